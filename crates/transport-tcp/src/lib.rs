@@ -1,0 +1,226 @@
+//! The classic TCP peer transport of zk-rs, wire-compatible in its handshake with ZooKeeper's
+//! `QuorumCnxManager`.
+//!
+//! - One TCP connection per peer pair and channel; each channel has its own listener (the
+//!   election port, ZooKeeper's 3888, and the quorum port, 2888).
+//! - Every connection starts with ZooKeeper's handshake from the initiator: `int64` protocol
+//!   version (`-65536`), `int64` sender id, `int32` address length (1..=2048), the sender's
+//!   UTF-8 `host:port`. The declared id is checked against the peer table
+//!   ([`Authn::Declared`](zk_transport::Authn::Declared)).
+//! - Then frames: `int32` big-endian length in `0..=max_frame` of the channel, then the payload.
+//! - Of two connections between a pair the one opened by the **larger id** survives. A smaller
+//!   id that wants a link dials only to prompt: it sends its handshake and closes, and the
+//!   larger side dials back.
+//! - A wanted link is re-dialed with capped exponential backoff and seeded jitter; every new
+//!   connection is a new incarnation.
+//!
+//! ```no_run
+//! use std::collections::BTreeMap;
+//! use zk_transport::{Channel, Inbound, LinkEvent, PeerId, Transport};
+//! use zk_transport_tcp::{PeerAddrs, TcpBackend, TcpConfig};
+//!
+//! # async fn run() -> Result<(), zk_transport::StartError> {
+//! let peers = BTreeMap::from([
+//!     (PeerId(1), PeerAddrs::new("127.0.0.1:3888", "127.0.0.1:2888")),
+//!     (PeerId(2), PeerAddrs::new("127.0.0.1:3889", "127.0.0.1:2889")),
+//! ]);
+//! let (tx, mut rx) = TcpBackend::start(TcpConfig::new(PeerId(1), peers)).await?;
+//! tx.connect(PeerId(2), Channel::Election);
+//! while let Some(ev) = rx.next().await {
+//!     if let LinkEvent::Up { link, .. } = ev {
+//!         tx.try_send(link, bytes::Bytes::from_static(b"hello")).ok();
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod handshake;
+mod link;
+mod node;
+
+pub use config::{Backoff, PeerAddrs, TcpConfig};
+
+use bytes::Bytes;
+use node::Node;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use zk_transport::{
+    Channel, DownReason, Inbound, LinkEvent, LinkId, PeerId, SendError, StartError, Transport,
+};
+
+/// The TCP backend: turns a [`TcpConfig`] into a running node.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpBackend;
+
+impl TcpBackend {
+    /// Bind both listeners and start serving. Must run inside a tokio runtime (with the
+    /// `time` and `net` drivers enabled).
+    ///
+    /// Fails with [`StartError::Config`] when this node's id is missing from the peer table or
+    /// above `i64::MAX`, an own address is empty or too long for the handshake, a channel's
+    /// `max_frame` does not fit the `int32` length prefix, or `backoff.initial` is zero; and
+    /// with [`StartError::Bind`] when a listen address cannot be resolved or bound.
+    pub async fn start(config: TcpConfig) -> Result<(TcpTransport, TcpInbound), StartError> {
+        let me = config.me;
+        let own = config.peers.get(&me).cloned().ok_or_else(|| {
+            StartError::Config(format!("server {me} is missing from the peer table"))
+        })?;
+        if i64::try_from(me.0).is_err() {
+            return Err(StartError::Config(format!(
+                "server id {me} does not fit ZooKeeper's int64 sid"
+            )));
+        }
+        if config.backoff.initial.is_zero() {
+            return Err(StartError::Config(
+                "backoff.initial must be above zero".into(),
+            ));
+        }
+        for ch in Channel::ALL {
+            if own.get(ch).is_empty() || own.get(ch).len() > handshake::MAX_ADDR_LEN {
+                return Err(StartError::Config(format!(
+                    "the {ch:?} address of server {me} must be 1..={} bytes",
+                    handshake::MAX_ADDR_LEN
+                )));
+            }
+            let max = config.channels.get(ch).max_frame;
+            if i32::try_from(max).is_err() {
+                return Err(StartError::Config(format!(
+                    "max_frame {max} of the {ch:?} channel exceeds the int32 length prefix"
+                )));
+            }
+        }
+        let mut listeners = Vec::with_capacity(2);
+        for ch in Channel::ALL {
+            let spec = config.listen.as_ref().unwrap_or(&own).get(ch).to_owned();
+            let listener = bind(&spec, config.listen.is_none() && config.listen_on_all_ips)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: spec.clone(),
+                    channel: ch,
+                    source,
+                })?;
+            listeners.push((ch, listener));
+        }
+        let local = [local_addr(&listeners, 0), local_addr(&listeners, 1)];
+        let (events, rx) = mpsc::channel(config.inbound_capacity.max(1));
+        let shutdown = CancellationToken::new();
+        let node = Arc::new(Node::new(config, events, shutdown.clone(), local));
+        tracing::info!(parent: &node.span, election = %local[0], quorum = %local[1], "listening");
+        for (ch, listener) in listeners {
+            node.serve(ch, listener);
+        }
+        Ok((TcpTransport { node }, TcpInbound { rx, shutdown }))
+    }
+}
+
+fn local_addr(listeners: &[(Channel, TcpListener)], i: usize) -> SocketAddr {
+    listeners
+        .get(i)
+        .and_then(|(_, l)| l.local_addr().ok())
+        .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
+}
+
+/// Resolve `spec` and bind a listener (on the unspecified address of its family and its port
+/// when `all_ips`). Accepted sockets inherit the keepalive setting.
+async fn bind(spec: &str, all_ips: bool) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for mut addr in tokio::net::lookup_host(spec).await? {
+        if all_ips {
+            let any = if addr.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            };
+            addr.set_ip(any);
+        }
+        let attempt = (|| {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_keepalive(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)
+        })();
+        match attempt {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{spec} resolved to no address"),
+        )
+    }))
+}
+
+/// The sending half of a TCP node. Cheap to clone; no method blocks.
+#[derive(Debug, Clone)]
+pub struct TcpTransport {
+    node: Arc<Node>,
+}
+
+impl TcpTransport {
+    /// The address the listener of `channel` is bound to (useful with port 0).
+    pub fn local_addr(&self, channel: Channel) -> SocketAddr {
+        match channel {
+            Channel::Election => self.node.local[0],
+            Channel::Quorum => self.node.local[1],
+        }
+    }
+}
+
+impl Transport for TcpTransport {
+    fn local_id(&self) -> PeerId {
+        self.node.me
+    }
+
+    fn connect(&self, peer: PeerId, channel: Channel) {
+        self.node.connect(peer, channel);
+    }
+
+    fn try_send(&self, link: LinkId, frame: Bytes) -> Result<(), SendError> {
+        self.node.try_send(link, frame)
+    }
+
+    fn ready(&self, link: LinkId) -> impl Future<Output = Result<(), SendError>> + Send {
+        let node = self.node.clone();
+        async move { node.ready(link).await }
+    }
+
+    fn close(&self, link: LinkId, reason: DownReason) {
+        self.node.close(link, reason);
+    }
+
+    fn shutdown(&self) -> impl Future<Output = ()> + Send {
+        let node = self.node.clone();
+        async move { node.shutdown().await }
+    }
+}
+
+/// The receiving half of a TCP node: `Up`, `Frame` and `Down` events of all its links, in
+/// one bounded queue ([`TcpConfig::inbound_capacity`]). Ends (`None`) once the node shuts
+/// down; events still queued then are discarded.
+#[derive(Debug)]
+pub struct TcpInbound {
+    rx: mpsc::Receiver<LinkEvent>,
+    shutdown: CancellationToken,
+}
+
+impl Inbound for TcpInbound {
+    async fn next(&mut self) -> Option<LinkEvent> {
+        tokio::select! {
+            biased;
+            () = self.shutdown.cancelled() => None,
+            ev = self.rx.recv() => ev,
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! A three-node TCP test network on free loopback ports.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::collections::BTreeMap;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
+use zk_transport::testing::Harness;
+use zk_transport::{ChannelSpecs, PeerId};
+use zk_transport_tcp::{PeerAddrs, TcpBackend, TcpConfig, TcpInbound, TcpTransport};
+
+/// Log to the test output when `RUST_LOG` is set.
+pub fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// `n` distinct loopback addresses that were free a moment ago.
+pub fn free_addrs(n: usize) -> Vec<SocketAddr> {
+    // Hold every listener until all are picked, so no port is handed out twice.
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter().map(|l| l.local_addr().unwrap()).collect()
+}
+
+/// Nodes 1..=3 on fresh loopback ports; a node started again reuses its ports.
+pub struct TcpHarness {
+    pub peers: BTreeMap<PeerId, PeerAddrs>,
+}
+
+impl TcpHarness {
+    /// Pick six free ports.
+    pub fn new() -> Self {
+        let a = free_addrs(6);
+        let peers = (1..=3u64)
+            .zip(a.chunks(2))
+            .map(|(i, pair)| (PeerId(i), PeerAddrs::new(pair[0], pair[1])))
+            .collect();
+        Self { peers }
+    }
+
+    /// The configuration of node `id` (short backoff so tests stay quick).
+    pub fn config(&self, id: PeerId, specs: ChannelSpecs) -> TcpConfig {
+        let mut cfg = TcpConfig::new(id, self.peers.clone());
+        cfg.channels = specs;
+        cfg.handshake_timeout = Duration::from_secs(2);
+        cfg
+    }
+}
+
+impl Harness for TcpHarness {
+    type Tx = TcpTransport;
+    type Rx = TcpInbound;
+
+    async fn start(&mut self, id: PeerId, specs: ChannelSpecs) -> (TcpTransport, TcpInbound) {
+        TcpBackend::start(self.config(id, specs)).await.unwrap()
+    }
+}
+
+/// Log lines captured from every node of this test binary (after [`capture_logs`]).
+static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Capture the crate's log lines (debug and up) so tests can look for them.
+pub fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("zk_transport_tcp=debug")
+        .with_ansi(false)
+        .with_writer(|| Capture)
+        .try_init();
+}
+
+/// The captured log lines that contain every one of `needles`.
+pub fn log_lines(needles: &[&str]) -> Vec<String> {
+    let all = CAPTURED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    String::from_utf8_lossy(&all)
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_owned)
+        .collect()
+}
