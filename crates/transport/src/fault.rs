@@ -11,15 +11,15 @@
 //! partition drops frames; the links stay up, as they do when a real network silently eats
 //! packets, so protocols must notice through their own timeouts.
 
+mod faulty;
+
+pub use faulty::Faulty;
+
 use crate::rng::SeededRng;
-use crate::{Channel, DownReason, LinkId, PeerId, SendError, Transport};
-use bytes::Bytes;
-use std::collections::{HashMap, HashSet};
-use std::future::Future;
+use crate::{Channel, PeerId};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::mpsc;
-use tokio::time::Instant;
 
 /// Fault probabilities and delays. All zero means "deliver everything at once".
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -141,130 +141,6 @@ impl FaultPlan {
     /// want every random choice to come from one seed.
     pub fn below(&self, n: u64) -> u64 {
         self.lock().rng.below(n)
-    }
-}
-
-/// How many frames may wait in one link's delay line before further ones are lost.
-const DELAY_LINE_FRAMES: usize = 4096;
-
-#[derive(Debug, Default)]
-struct DelayLines {
-    lines: HashMap<LinkId, mpsc::Sender<(Instant, Bytes)>>,
-    /// The delivery time of the last frame queued per link, to keep links FIFO.
-    last_due: HashMap<LinkId, Instant>,
-}
-
-/// Any [`Transport`] with a [`FaultPlan`] applied to everything it sends.
-///
-/// Wrap every node of a test network with the same plan; receiving halves need no wrapper.
-#[derive(Clone, Debug)]
-pub struct Faulty<T> {
-    inner: T,
-    plan: FaultPlan,
-    lines: Arc<Mutex<DelayLines>>,
-}
-
-impl<T: Transport> Faulty<T> {
-    /// Wrap `inner`; its sends follow `plan`.
-    pub fn new(inner: T, plan: FaultPlan) -> Self {
-        Self {
-            inner,
-            plan,
-            lines: Arc::new(Mutex::new(DelayLines::default())),
-        }
-    }
-
-    /// The wrapped transport.
-    pub fn inner(&self) -> &T {
-        &self.inner
-    }
-
-    fn lines(&self) -> MutexGuard<'_, DelayLines> {
-        self.lines.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn send_copies(&self, link: LinkId, frame: Bytes, copies: u8) -> Result<(), SendError> {
-        for _ in 1..copies {
-            // A duplicate that does not fit is simply not duplicated.
-            let _ = self.inner.try_send(link, frame.clone());
-        }
-        self.inner.try_send(link, frame)
-    }
-
-    fn delayed(&self, link: LinkId, frame: Bytes, copies: u8, delay: Duration) {
-        let mut lines = self.lines();
-        let now = Instant::now();
-        let due = lines
-            .last_due
-            .get(&link)
-            .map_or(now + delay, |&last| (now + delay).max(last));
-        lines.last_due.insert(link, due);
-        let tx = lines.lines.entry(link).or_insert_with(|| {
-            let (tx, rx) = mpsc::channel(DELAY_LINE_FRAMES);
-            tokio::spawn(run_delay_line(self.inner.clone(), link, rx));
-            tx
-        });
-        for _ in 0..copies {
-            if tx.try_send((due, frame.clone())).is_err() {
-                tracing::trace!(%link, "delay line full, frame lost");
-            }
-        }
-    }
-}
-
-async fn run_delay_line<T: Transport>(
-    inner: T,
-    link: LinkId,
-    mut rx: mpsc::Receiver<(Instant, Bytes)>,
-) {
-    while let Some((due, frame)) = rx.recv().await {
-        tokio::time::sleep_until(due).await;
-        if let Err(SendError::NotUp(_) | SendError::Shutdown) = inner.try_send(link, frame) {
-            // The incarnation ended; later frames of it can only be lost too.
-            break;
-        }
-    }
-}
-
-impl<T: Transport> Transport for Faulty<T> {
-    fn local_id(&self) -> PeerId {
-        self.inner.local_id()
-    }
-
-    fn connect(&self, peer: PeerId, channel: Channel) {
-        self.inner.connect(peer, channel);
-    }
-
-    fn try_send(&self, link: LinkId, frame: Bytes) -> Result<(), SendError> {
-        let verdict = self
-            .plan
-            .decide(self.inner.local_id(), link.peer, link.channel);
-        if verdict.copies == 0 {
-            // Lost on the way: the sender cannot tell.
-            return Ok(());
-        }
-        let backlog = self
-            .lines()
-            .last_due
-            .get(&link)
-            .is_some_and(|&d| d > Instant::now());
-        if verdict.delay.is_zero() && !backlog {
-            return self.send_copies(link, frame, verdict.copies);
-        }
-        self.delayed(link, frame, verdict.copies, verdict.delay);
-        Ok(())
-    }
-
-    fn ready(&self, link: LinkId) -> impl Future<Output = Result<(), SendError>> + Send {
-        self.inner.ready(link)
-    }
-
-    fn close(&self, link: LinkId, reason: DownReason) {
-        self.inner.close(link, reason);
-    }
-
-    fn shutdown(&self) -> impl Future<Output = ()> + Send {
-        self.inner.shutdown()
     }
 }
 

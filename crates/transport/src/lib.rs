@@ -27,7 +27,7 @@
 //!   the [`Inbound`] stream.
 //!
 //! The [`mem`] backend runs in-process; [`fault::Faulty`] wraps any backend with seeded loss,
-//! delay, duplication and partitions; the `testing` feature ships [`testing::suite`], the
+//! delay, duplication and partitions; the `testing` feature ships `testing::suite`, the
 //! conformance suite each backend runs in one line.
 //!
 //! ```

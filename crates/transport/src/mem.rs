@@ -1,6 +1,6 @@
 //! An in-process backend: every node of a test network lives in one process.
 //!
-//! It keeps the whole [`Transport`](crate::Transport) contract (incarnations, bounded queues,
+//! It keeps the whole [`Transport`] contract (incarnations, bounded queues,
 //! one link per pair and channel, `Down` on close and shutdown), so cores and drivers can be
 //! tested without sockets, and wrapped in [`crate::fault::Faulty`] for loss and partitions.
 //! A link comes up as soon as one side wants it and both sides are running; a link that was
@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 /// Default capacity of each node's inbound event queue.
@@ -33,6 +34,8 @@ struct Half {
 struct Node {
     /// Distinguishes restarts of the same id.
     generation: u64,
+    /// The runtime the node was started in: its tasks run there, whoever calls.
+    rt: Handle,
     events: mpsc::Sender<LinkEvent>,
     specs: ChannelSpecs,
     wanted: HashSet<(PeerId, Channel)>,
@@ -87,8 +90,12 @@ impl MemNetwork {
         self.hub.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Start node `me` (again, if it was shut down). Must be called inside a tokio runtime.
+    /// Start node `me` (again, if it was shut down; a running `me` is shut down first).
+    ///
+    /// Must be called inside a tokio runtime (it panics otherwise); the node's tasks run on
+    /// that runtime, so its [`MemTransport`] may then be used from any thread.
     pub fn start(&self, me: PeerId, specs: ChannelSpecs) -> (MemTransport, MemInbound) {
+        let rt = Handle::current();
         let (events, rx) = mpsc::channel(self.inbound_events);
         let generation;
         let mut pending = Vec::new();
@@ -103,6 +110,7 @@ impl MemNetwork {
                 me,
                 Node {
                     generation,
+                    rt,
                     events,
                     specs,
                     wanted: HashSet::new(),
@@ -165,13 +173,13 @@ fn establish(hub: &mut Hub, a: PeerId, b: PeerId, channel: Channel) {
         queue: Arc::new(LinkQueue::new(nb.specs.get(channel))),
         reason: Arc::new(Mutex::new(None)),
     };
-    tokio::spawn(pump(
+    nb.rt.spawn(pump(
         a_to_b.queue.clone(),
         a_to_b.reason.clone(),
         nb.events.clone(),
         at_b,
     ));
-    tokio::spawn(pump(
+    na.rt.spawn(pump(
         b_to_a.queue.clone(),
         b_to_a.reason.clone(),
         na.events.clone(),
@@ -222,13 +230,19 @@ fn end_half(half: &Half, reason: DownReason) {
     half.queue.close();
 }
 
-/// Close the link `link` of node `me`, both directions. Returns the peer's side id.
-fn close_link(hub: &mut Hub, me: PeerId, link: LinkId, mine: DownReason, theirs: DownReason) {
+/// Close the link `link` of node `me`, both directions; false if it is not current.
+fn close_link(
+    hub: &mut Hub,
+    me: PeerId,
+    link: LinkId,
+    mine: DownReason,
+    theirs: DownReason,
+) -> bool {
     let Some(node) = hub.nodes.get_mut(&me) else {
-        return;
+        return false;
     };
     let Some(half) = node.sending.remove(&link) else {
-        return;
+        return false;
     };
     // The half we send on is what the peer receives.
     end_half(&half, theirs);
@@ -242,6 +256,7 @@ fn close_link(hub: &mut Hub, me: PeerId, link: LinkId, mine: DownReason, theirs:
             end_half(&back, mine);
         }
     }
+    true
 }
 
 fn close_node_links(hub: &mut Hub, me: PeerId, node: Node, reason: DownReason) {
@@ -328,12 +343,15 @@ impl Transport for MemTransport {
     }
 
     fn close(&self, link: LinkId, reason: DownReason) {
-        let rewanted = {
+        let retry_on = {
             let mut hub = self.net.hub();
-            if self.with_node(&mut hub, |_| ()).is_none() {
+            let Some(rt) = self.with_node(&mut hub, |n| n.rt.clone()) else {
+                return;
+            };
+            if !close_link(&mut hub, self.me, link, reason.clone(), reason) {
+                // Not a current incarnation: nothing closed, nothing to bring back.
                 return;
             }
-            close_link(&mut hub, self.me, link, reason.clone(), reason);
             let wanted_here = self
                 .with_node(&mut hub, |n| n.wanted.contains(&(link.peer, link.channel)))
                 .unwrap_or(false);
@@ -341,12 +359,12 @@ impl Transport for MemTransport {
                 .nodes
                 .get(&link.peer)
                 .is_some_and(|n| n.wanted.contains(&(self.me, link.channel)));
-            wanted_here || wanted_there
+            (wanted_here || wanted_there).then_some(rt)
         };
-        if rewanted {
+        if let Some(rt) = retry_on {
             let net = self.net.clone();
             let (me, generation) = (self.me, self.generation);
-            tokio::spawn(async move {
+            rt.spawn(async move {
                 tokio::time::sleep(net.retry).await;
                 let mut hub = net.hub();
                 if hub

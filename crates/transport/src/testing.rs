@@ -52,10 +52,53 @@ fn id(n: u64) -> PeerId {
     PeerId(n)
 }
 
+/// The per-link grammar every event a node receives must follow, whatever the case checks:
+/// one `Up`, then frames, then one `Down`, then nothing more of that link. An `Up` never
+/// reuses an incarnation number at this node, and has a larger one than every earlier link
+/// to the same peer and channel.
+#[derive(Default)]
+struct Grammar {
+    /// Every link seen, and whether its `Down` came.
+    links: HashMap<LinkId, bool>,
+    /// The largest incarnation seen per peer and channel.
+    last: HashMap<(PeerId, Channel), u64>,
+}
+
+impl Grammar {
+    fn check(&mut self, ev: &LinkEvent) {
+        let link = ev.link();
+        match (ev, self.links.get(&link).copied()) {
+            (LinkEvent::Up { .. }, None) => {
+                assert!(
+                    self.links.keys().all(|l| l.incarnation != link.incarnation),
+                    "Up of {link} reuses an incarnation number"
+                );
+                let last = self
+                    .last
+                    .insert((link.peer, link.channel), link.incarnation);
+                assert!(
+                    last.is_none_or(|l| link.incarnation > l),
+                    "Up of {link} after #{last:?} of the same peer and channel"
+                );
+                self.links.insert(link, false);
+            }
+            (LinkEvent::Frame { .. }, Some(false)) => {}
+            (LinkEvent::Down { .. }, Some(false)) => {
+                self.links.insert(link, true);
+            }
+            (_, None) => panic!("{ev:?} before the Up of {link}"),
+            (_, Some(false)) => panic!("second Up of {link}: {ev:?}"),
+            (_, Some(true)) => panic!("{ev:?} after the Down of {link}"),
+        }
+    }
+}
+
 /// A node's inbound stream with a backlog: events skipped by one wait stay for the next.
+/// Every event is checked against the [`Grammar`] as it arrives.
 struct Events<R> {
     rx: R,
     backlog: VecDeque<LinkEvent>,
+    grammar: Grammar,
 }
 
 impl<R: Inbound> Events<R> {
@@ -63,13 +106,23 @@ impl<R: Inbound> Events<R> {
         Self {
             rx,
             backlog: VecDeque::new(),
+            grammar: Grammar::default(),
         }
+    }
+
+    /// The next event from the backend itself, checked.
+    async fn recv(&mut self) -> Option<LinkEvent> {
+        let ev = self.rx.next().await;
+        if let Some(ev) = &ev {
+            self.grammar.check(ev);
+        }
+        ev
     }
 
     async fn next(&mut self) -> Option<LinkEvent> {
         match self.backlog.pop_front() {
             Some(ev) => Some(ev),
-            None => self.rx.next().await,
+            None => self.recv().await,
         }
     }
 
@@ -84,7 +137,7 @@ impl<R: Inbound> Events<R> {
         }
         let mut skipped = Vec::new();
         let found = timeout(WAIT, async {
-            while let Some(ev) = self.rx.next().await {
+            while let Some(ev) = self.recv().await {
                 if pred(&ev) {
                     return Some(ev);
                 }
@@ -115,7 +168,7 @@ impl<R: Inbound> Events<R> {
     async fn collect_quiet(&mut self) -> Vec<LinkEvent> {
         let mut out: Vec<LinkEvent> = self.backlog.drain(..).collect();
         let _ = timeout(QUIET, async {
-            while let Some(ev) = self.rx.next().await {
+            while let Some(ev) = self.recv().await {
                 out.push(ev);
             }
         })
