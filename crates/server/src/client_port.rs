@@ -1,0 +1,124 @@
+//! The client port: four-letter words now; the ZooKeeper client protocol comes with its issue.
+
+use crate::config::Whitelist;
+use crate::fourlw;
+use crate::status::{Counters, Status};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// How long a new connection may take to send its first four bytes.
+const FIRST_BYTES: Duration = Duration::from_secs(5);
+
+/// What every client connection needs.
+#[derive(Debug)]
+pub struct ClientPort {
+    /// `4lw.commands.whitelist`.
+    pub whitelist: Whitelist,
+    /// The server's current role.
+    pub status: watch::Receiver<Status>,
+    /// Shared counters.
+    pub counters: Arc<Counters>,
+    /// `maxClientCnxns` per client IP (0 = unlimited).
+    pub max_per_ip: u32,
+    per_ip: Mutex<HashMap<IpAddr, u32>>,
+}
+
+impl ClientPort {
+    /// State for a client listener.
+    pub fn new(
+        whitelist: Whitelist,
+        status: watch::Receiver<Status>,
+        max_per_ip: u32,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            whitelist,
+            status,
+            counters: Counters::new(),
+            max_per_ip,
+            per_ip: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Accept connections until `stop` turns true.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let this = self.clone();
+                        tokio::spawn(async move { this.connection(stream, peer).await });
+                    }
+                    Err(e) => {
+                        // Out of file descriptors and the like: keep serving the others.
+                        tracing::warn!(error = %e, "accept on the client port failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    fn admit(&self, ip: IpAddr) -> bool {
+        let mut m = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if self.max_per_ip != 0 && *n >= self.max_per_ip {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self, ip: IpAddr) {
+        let mut m = self.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = m.get_mut(&ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                m.remove(&ip);
+            }
+        }
+    }
+
+    async fn connection(&self, mut stream: TcpStream, peer: SocketAddr) {
+        if !self.admit(peer.ip()) {
+            tracing::warn!(%peer, max = self.max_per_ip, "too many connections from this address (maxClientCnxns); closing");
+            return;
+        }
+        self.counters.connections.fetch_add(1, Ordering::Relaxed);
+        self.handle(&mut stream, peer).await;
+        self.counters.connections.fetch_sub(1, Ordering::Relaxed);
+        self.release(peer.ip());
+    }
+
+    async fn handle(&self, stream: &mut TcpStream, peer: SocketAddr) {
+        let mut first = [0u8; 4];
+        match tokio::time::timeout(FIRST_BYTES, stream.read_exact(&mut first)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return tracing::debug!(%peer, error = %e, "client left before sending a request");
+            }
+            Err(_) => {
+                return tracing::debug!(%peer, "client sent nothing within {FIRST_BYTES:?}; closing");
+            }
+        }
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
+        let Some(cmd) = fourlw::parse(&first) else {
+            tracing::info!(%peer, "a client-protocol connection: zk-rs does not serve the client protocol yet; closing");
+            return;
+        };
+        let status = self.status.borrow().clone();
+        let reply = fourlw::answer(cmd, &self.whitelist, &status, &self.counters);
+        tracing::info!(%peer, cmd, "four-letter word");
+        if let Err(e) = stream.write_all(reply.as_bytes()).await {
+            return tracing::debug!(%peer, error = %e, "could not write the answer");
+        }
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.shutdown().await;
+    }
+}
