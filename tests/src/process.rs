@@ -1,0 +1,255 @@
+//! Real `zk-server` processes in a temporary directory.
+
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::ports::free_port;
+
+/// The shape of an ensemble.
+#[derive(Clone, Debug)]
+pub struct EnsembleSpec {
+    /// Voting servers.
+    pub voters: u64,
+    /// Observers, numbered after the voters.
+    pub observers: u64,
+    /// `tickTime` in milliseconds.
+    pub tick_ms: u64,
+    /// Extra `zoo.cfg` lines for every node.
+    pub extra: String,
+}
+
+impl EnsembleSpec {
+    /// `voters` participants, a 200 ms tick.
+    pub fn voters(voters: u64) -> Self {
+        Self {
+            voters,
+            observers: 0,
+            tick_ms: 200,
+            extra: String::new(),
+        }
+    }
+}
+
+/// One server process and its files.
+#[derive(Debug)]
+pub struct NodeProc {
+    /// Its id.
+    pub id: u64,
+    /// Its client port.
+    pub client_port: u16,
+    /// Its `zoo.cfg`.
+    pub config: PathBuf,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A running ensemble; every process is killed on drop.
+#[derive(Debug)]
+pub struct Ensemble {
+    /// The nodes, by id order.
+    pub nodes: Vec<NodeProc>,
+    binary: PathBuf,
+    /// The directory (kept while the ensemble lives).
+    pub dir: tempfile::TempDir,
+}
+
+impl Ensemble {
+    /// Write configs for `spec` and start every node.
+    pub fn start(binary: &Path, spec: &EnsembleSpec) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let total = spec.voters + spec.observers;
+        let ports: Vec<(u16, u16, u16)> = (0..total)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let mut servers = String::new();
+        for (i, (_, q, e)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let role = if id > spec.voters { ":observer" } else { "" };
+            servers.push_str(&format!("server.{id}=127.0.0.1:{q}:{e}{role}\n"));
+        }
+        let mut nodes = Vec::new();
+        for (i, (c, _, _)) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let node_dir = dir.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(node_dir.join("data"))?;
+            std::fs::write(node_dir.join("data/myid"), format!("{id}\n"))?;
+            let cfg = format!(
+                "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{}{servers}",
+                spec.tick_ms,
+                node_dir.join("data").display(),
+                spec.extra,
+            );
+            let config = node_dir.join("zoo.cfg");
+            std::fs::write(&config, cfg)?;
+            nodes.push(NodeProc {
+                id,
+                client_port: *c,
+                config,
+                log: node_dir.join("zk-server.log"),
+                child: None,
+            });
+        }
+        let mut e = Self {
+            nodes,
+            binary: binary.to_path_buf(),
+            dir,
+        };
+        for id in 1..=total {
+            e.start_node(id)?;
+        }
+        Ok(e)
+    }
+
+    fn node_mut(&mut self, id: u64) -> &mut NodeProc {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.id == id)
+            .expect("no such node")
+    }
+
+    /// Start (or restart) node `id` from its config and data directory.
+    pub fn start_node(&mut self, id: u64) -> Result<()> {
+        let binary = self.binary.clone();
+        let node = self.node_mut(id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
+        let child = Command::new(binary)
+            .arg("--config")
+            .arg(&node.config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("spawning zk-server")?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// `kill -9` node `id` and reap it.
+    pub fn kill9(&mut self, id: u64) {
+        if let Some(mut c) = self.node_mut(id).child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `kill -TERM` node `id` and wait for it to exit; returns its exit success.
+    pub fn terminate(&mut self, id: u64) -> Result<bool> {
+        let Some(mut c) = self.node_mut(id).child.take() else {
+            return Ok(true);
+        };
+        let pid = nix::unistd::Pid::from_raw(c.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = c.try_wait()? {
+                return Ok(status.success());
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                bail!("node {id} did not exit within 10 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Whether node `id`'s process is running.
+    pub fn is_running(&mut self, id: u64) -> bool {
+        self.node_mut(id)
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// The node with id `id`.
+    pub fn node(&self, id: u64) -> &NodeProc {
+        self.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .expect("no such node")
+    }
+
+    /// The `Mode:` of every listed node (`None` where not serving or not answering).
+    pub fn modes(&self, ids: &[u64]) -> Vec<(u64, Option<String>)> {
+        ids.iter()
+            .map(|&id| (id, mode(self.node(id).client_port)))
+            .collect()
+    }
+
+    /// Wait until every listed node serves, with exactly one leader among them; returns the
+    /// leader's id. Fails with every node's mode and log tail after `within`.
+    pub fn wait_for_single_leader(&self, ids: &[u64], within: Duration) -> Result<u64> {
+        let deadline = Instant::now() + within;
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            last = self.modes(ids);
+            if last.iter().all(|(_, m)| m.is_some()) {
+                let leaders: Vec<u64> = last
+                    .iter()
+                    .filter(|(_, m)| m.as_deref() == Some("leader"))
+                    .map(|(id, _)| *id)
+                    .collect();
+                if leaders.len() == 1 {
+                    return Ok(leaders[0]);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "no single leader among {ids:?} within {within:?}: {last:?}\n{}",
+            self.log_tails(ids)
+        )
+    }
+
+    /// The last lines of the listed nodes' logs, for failure messages.
+    pub fn log_tails(&self, ids: &[u64]) -> String {
+        let mut out = String::new();
+        for &id in ids {
+            let text = std::fs::read_to_string(&self.node(id).log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            out.push_str(&format!("--- node {id} log tail ---\n"));
+            for l in tail.iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Send a four-letter word to a client port and read the whole answer.
+pub fn four_letter(port: u16, cmd: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    s.write_all(cmd.as_bytes())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// The `Mode:` line of `srvr`, if the server serves.
+pub fn mode(port: u16) -> Option<String> {
+    let out = four_letter(port, "srvr").ok()?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Mode: "))
+        .map(str::to_string)
+}
