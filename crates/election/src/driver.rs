@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use tracing::Instrument;
 use zk_transport::{Channel, Inbound, LinkEvent, LinkId, PeerId, Transport};
 
 /// The two durable epochs of a server.
@@ -198,17 +197,19 @@ impl<T: Transport, R: Inbound, S: EpochStore> Driver<T, R, S> {
     /// Run until the inbound stream ends (transport shutdown) or persisting fails.
     pub async fn run(self) -> Result<(), DriverError> {
         let me = self.config.me;
-        let span = tracing::info_span!("election", server = %me, role = tracing::field::Empty);
-        span.record("role", ServerState::Looking.as_str());
+        // The caller's span (for example the server's) stays the parent of every role span.
+        let outer = tracing::Span::current();
         let inner = Running {
             origin: Instant::now(),
             transport: self.transport,
             store: self.store,
             status_tx: self.status_tx,
             links: HashMap::new(),
-            span: span.clone(),
+            span: role_span(&outer, me, ServerState::Looking),
+            outer,
+            me,
         };
-        inner.run(self.config, self.inbound).instrument(span).await
+        inner.run(self.config, self.inbound).await
     }
 }
 
@@ -218,7 +219,15 @@ struct Running<T, S> {
     store: S,
     status_tx: watch::Sender<Status>,
     links: HashMap<(PeerId, Channel), LinkId>,
+    /// The span of the current role; replaced (not re-recorded) when the role changes, so
+    /// every log line names the role the server had when it was written.
     span: tracing::Span,
+    outer: tracing::Span,
+    me: PeerId,
+}
+
+fn role_span(outer: &tracing::Span, me: PeerId, role: ServerState) -> tracing::Span {
+    tracing::info_span!(parent: outer, "election", server = %me, role = role.as_str())
 }
 
 impl<T: Transport, S: EpochStore> Running<T, S> {
@@ -243,7 +252,7 @@ impl<T: Transport, S: EpochStore> Running<T, S> {
         }
         let mut peer = Peer::new(config.clone(), self.now());
         loop {
-            self.perform(&mut peer)?;
+            self.span.clone().in_scope(|| self.perform(&mut peer))?;
             let deadline = peer.poll_timeout();
             let sleep_until = deadline.map(|d| self.origin + std::time::Duration::from_millis(d.0));
             tokio::select! {
@@ -252,7 +261,7 @@ impl<T: Transport, S: EpochStore> Running<T, S> {
                         tracing::debug!("inbound stream ended: stopping");
                         return Ok(());
                     }
-                    Some(ev) => self.on_event(&mut peer, &config, ev),
+                    Some(ev) => self.span.clone().in_scope(|| self.on_event(&mut peer, &config, ev)),
                 },
                 () = sleep_or_forever(sleep_until) => peer.handle(self.now(), Input::Timeout),
             }
@@ -352,7 +361,19 @@ impl<T: Transport, S: EpochStore> Running<T, S> {
                     tracing::info!(epoch, ?quorum, "established as leader");
                 }
                 Action::StateChanged(status) => {
-                    self.span.record("role", status.state.as_str());
+                    let before = self.status_tx.borrow().clone();
+                    if status.state != before.state {
+                        self.span = role_span(&self.outer, self.me, status.state);
+                    }
+                    match (before.established_epoch, status.established_epoch) {
+                        (None, Some(epoch)) => self.span.in_scope(|| {
+                            tracing::info!(epoch, leader = ?status.leader.map(|l| l.0), "serving")
+                        }),
+                        (Some(epoch), None) => self.span.in_scope(|| {
+                            tracing::info!(epoch, "stopped serving: the leader or the quorum was lost")
+                        }),
+                        _ => {}
+                    }
                     tracing::debug!(?status, "status");
                     self.status_tx.send_replace(status);
                 }
