@@ -186,12 +186,7 @@ impl Sim {
         node.up.clear();
         self.note(format!("boot {id}"));
         self.drain(id);
-        let others: Vec<PeerId> = self
-            .nodes
-            .keys()
-            .copied()
-            .filter(|&o| o != id && self.alive(o))
-            .collect();
+        let others = self.alive_others(id);
         for o in others {
             let g = self.generation.entry(pair(id, o)).or_insert(0);
             *g += 1;
@@ -216,17 +211,21 @@ impl Sim {
         }
     }
 
+    /// Every running node but `id`.
+    fn alive_others(&self, id: PeerId) -> Vec<PeerId> {
+        self.nodes
+            .keys()
+            .copied()
+            .filter(|&o| o != id && self.alive(o))
+            .collect()
+    }
+
     fn crash(&mut self, id: PeerId) {
         self.note(format!("crash {id}"));
         let node = self.nodes.get_mut(&id).unwrap();
         node.peer = None;
         node.up.clear();
-        let others: Vec<PeerId> = self
-            .nodes
-            .keys()
-            .copied()
-            .filter(|&o| o != id && self.alive(o))
-            .collect();
+        let others = self.alive_others(id);
         for o in others {
             *self.generation.entry(pair(id, o)).or_insert(0) += 1;
             let was_up = self.nodes.get_mut(&o).unwrap().up.remove(&id);

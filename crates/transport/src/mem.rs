@@ -246,6 +246,12 @@ fn close_link(
     };
     // The half we send on is what the peer receives.
     end_half(&half, theirs);
+    end_peer_half(hub, me, link, mine);
+    true
+}
+
+/// End the peer's half of `me`'s `link`: `me` is told `reason`.
+fn end_peer_half(hub: &mut Hub, me: PeerId, link: LinkId, reason: DownReason) {
     if let Some(peer) = hub.nodes.get_mut(&link.peer) {
         let back = peer
             .sending
@@ -253,25 +259,15 @@ fn close_link(
             .find(|l| l.peer == me && l.channel == link.channel)
             .copied();
         if let Some(back) = back.and_then(|b| peer.sending.remove(&b)) {
-            end_half(&back, mine);
+            end_half(&back, reason);
         }
     }
-    true
 }
 
 fn close_node_links(hub: &mut Hub, me: PeerId, node: Node, reason: DownReason) {
     for (link, half) in node.sending {
         end_half(&half, reason.clone());
-        if let Some(peer) = hub.nodes.get_mut(&link.peer) {
-            let back = peer
-                .sending
-                .keys()
-                .find(|l| l.peer == me && l.channel == link.channel)
-                .copied();
-            if let Some(back) = back.and_then(|b| peer.sending.remove(&b)) {
-                end_half(&back, reason.clone());
-            }
-        }
+        end_peer_half(hub, me, link, reason.clone());
     }
 }
 
