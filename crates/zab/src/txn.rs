@@ -35,7 +35,10 @@ pub struct Txn {
 impl Txn {
     /// A transaction with `zxid` and `data`.
     pub fn new(zxid: Zxid, data: impl Into<Bytes>) -> Self {
-        Self { zxid, data: data.into() }
+        Self {
+            zxid,
+            data: data.into(),
+        }
     }
 }
 
