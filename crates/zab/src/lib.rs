@@ -5,9 +5,11 @@
 //! - [`log`]: the durable transaction log (segments, CRC, group commit, torn-tail repair).
 //! - [`snapshot`] and [`state_machine`]: the replicated state machine trait, snapshots of it,
 //!   and recovery (newest valid snapshot + log replay).
-//! - `proto` (next): the ZAB protocol itself, as sans-IO cores for leader, follower and observer.
+//! - [`proto`]: the ZAB protocol itself, as sans-IO cores for leader, follower and observer.
 
+pub mod driver;
 pub mod log;
+pub mod proto;
 pub mod snapshot;
 pub mod state_machine;
 pub mod txn;
