@@ -203,7 +203,10 @@ fn process_unavailable_transport_is_refused_clearly() {
 fn process_hierarchical_quorum_from_zoo_cfg_is_obeyed() {
     // Server 5 would win on id alone; with weight 0 it may never lead, so 4 must.
     let extra = "group.1=1:2\ngroup.2=3:4\ngroup.3=5\nweight.5=0\n".to_string();
-    let spec = EnsembleSpec { extra, ..EnsembleSpec::voters(5) };
+    let spec = EnsembleSpec {
+        extra,
+        ..EnsembleSpec::voters(5)
+    };
     let e = start(&spec);
     let leader = e.wait_for_single_leader(&[1, 2, 3, 4, 5], ELECT).unwrap();
     assert_eq!(leader, 4, "a weight-0 server never leads");
