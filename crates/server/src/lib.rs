@@ -7,4 +7,5 @@ pub mod config;
 pub mod dev;
 pub mod fourlw;
 pub mod node;
+pub mod replicated;
 pub mod status;

@@ -1,20 +1,22 @@
-//! One server process: the peer transport, the election, and the client port, wired from a
+//! One server process: the peer transport, ZAB (election, sync, broadcast, the durable log
+//! and snapshots), and the client port, wired from a
 //! validated [`Config`], running until SIGTERM or Ctrl-C.
 
 use crate::client_port::ClientPort;
 use crate::config::{Config, LearnerRole, TransportKind};
+use crate::replicated::TxnDigest;
 use crate::status::{Mode, Status};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
-use zk_election::driver::{Driver, EpochStore, FileEpochStore};
-use zk_election::peer::{self, PeerConfig};
 use zk_election::quorum::QuorumVerifier;
 use zk_election::vote::ServerState;
 use zk_transport::{PeerId, Transport};
 use zk_transport_tcp::{PeerAddrs, TcpBackend, TcpConfig};
+use zk_zab::driver::{Driver, DriverConfig};
+use zk_zab::proto::{self, server::Phase, server::ServerConfig};
 
 /// Run the server described by `config` until a stop signal.
 pub async fn run(config: Config) -> Result<()> {
@@ -121,20 +123,10 @@ fn tcp_config(config: &Config, me: PeerId) -> TcpConfig {
 
 async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) -> Result<()> {
     let verifier = verifier(config)?;
-    let store = FileEpochStore::open(&config.data_dir)
-        .with_context(|| format!("opening dataDir {}", config.data_dir.display()))?;
-    let epochs = store.load().with_context(|| {
-        format!(
-            "reading acceptedEpoch/currentEpoch in {}",
-            config.data_dir.display()
-        )
-    })?;
-    let mut peer_config = PeerConfig::new(me, verifier);
-    peer_config.tick = config.tick;
-    peer_config.init_limit = config.init_limit;
-    peer_config.sync_limit = config.sync_limit;
-    peer_config.accepted_epoch = epochs.accepted;
-    peer_config.current_epoch = epochs.current;
+    let mut server = ServerConfig::new(me, verifier);
+    server.tick = config.tick;
+    server.init_limit = config.init_limit;
+    server.sync_limit = config.sync_limit;
     match config.transport {
         TransportKind::Tcp => {}
         other => bail!(
@@ -144,17 +136,26 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
     let (tx, rx) = TcpBackend::start(tcp_config(config, me))
         .await
         .context("starting the TCP peer transport")?;
-    tracing::info!(transport = %config.transport, accepted_epoch = epochs.accepted, current_epoch = epochs.current, "joining the ensemble");
-    let driver = Driver::new(peer_config, tx.clone(), rx, store);
-    let election = driver.status();
+    let mut driver_config =
+        DriverConfig::new(server, config.data_dir.clone(), config.data_log_dir.clone());
+    driver_config.log.force_sync = config.force_sync;
+    driver_config.snap_count = config.snap_count;
+    let (driver, client) = match Driver::open(driver_config, tx.clone(), rx, TxnDigest::default()) {
+        Ok(opened) => opened,
+        Err(e) => {
+            tx.shutdown().await;
+            return Err(anyhow::Error::new(e).context("recovering from the data directories"));
+        }
+    };
+    tracing::info!(transport = %config.transport, "joining the ensemble");
     let mut driver_task = tokio::spawn(driver.run().in_current_span());
-    let mirror = tokio::spawn(mirror_status(election, status));
+    let mirror = tokio::spawn(mirror_status(client.status(), status));
     let result = tokio::select! {
         r = stop_signal() => r,
         r = &mut driver_task => match r {
-            Ok(Ok(())) => bail!("the election driver stopped unexpectedly"),
-            Ok(Err(e)) => Err(anyhow::Error::new(e).context("the election stopped")),
-            Err(e) => Err(anyhow::Error::new(e).context("the election task failed")),
+            Ok(Ok(())) => bail!("the replication driver stopped unexpectedly"),
+            Ok(Err(e)) => Err(anyhow::Error::new(e).context("replication stopped")),
+            Err(e) => Err(anyhow::Error::new(e).context("the replication task failed")),
         },
     };
     tx.shutdown().await;
@@ -163,33 +164,36 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
     result
 }
 
-/// Keep the four-letter-word status in step with the election's.
-async fn mirror_status(mut election: watch::Receiver<peer::Status>, status: watch::Sender<Status>) {
+/// Keep the four-letter-word status in step with the replication core's.
+async fn mirror_status(
+    mut zab: watch::Receiver<proto::server::Status>,
+    status: watch::Sender<Status>,
+) {
     loop {
-        let s = election.borrow_and_update().clone();
+        let s = zab.borrow_and_update().clone();
         status.send_replace(to_status(&s));
-        if election.changed().await.is_err() {
+        if zab.changed().await.is_err() {
             return;
         }
     }
 }
 
-/// How an election status reads in `srvr`: serving once the leader's epoch is established.
-pub fn to_status(s: &peer::Status) -> Status {
+/// How a replication status reads in `srvr`: serving in the broadcast phase.
+pub fn to_status(s: &proto::server::Status) -> Status {
     let mode = match s.state {
         ServerState::Looking => Mode::Looking,
         ServerState::Leading => Mode::Leader,
         ServerState::Following => Mode::Follower,
         ServerState::Observing => Mode::Observer,
     };
-    let epoch = s.established_epoch.unwrap_or(0);
+    let serving = s.phase == Phase::Broadcast && mode != Mode::Looking;
     Status {
         mode,
-        serving: mode != Mode::Looking && s.established_epoch.is_some(),
-        // A new epoch starts at counter 0, as ZooKeeper's zxid after NEWLEADER.
-        zxid: epoch << 32,
+        serving,
+        // As ZooKeeper's srvr: a new epoch reads as (epoch, 0) until its first transaction.
+        zxid: s.last_applied.max(s.current_epoch << 32),
         leader: s.leader.map(|p| p.0),
-        epoch,
+        epoch: s.current_epoch,
     }
 }
 

@@ -163,6 +163,10 @@ pub struct Config {
     pub transport: TransportKind,
     /// `maxClientCnxns` (60 by default, 0 = unlimited).
     pub max_client_cnxns: u32,
+    /// `forceSync` (yes by default; `no` skips fsync of the transaction log, for tests only).
+    pub force_sync: bool,
+    /// `snapCount`: a snapshot after about this many transactions (100000 by default).
+    pub snap_count: u64,
     /// What was accepted but deserves the operator's attention (unknown keys, keys without
     /// effect yet).
     pub warnings: Vec<String>,

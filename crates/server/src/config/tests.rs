@@ -196,3 +196,16 @@ server.1=[::1]:2888:3888\nserver.2=[::1]:2889:\\\n    3889\n";
     assert_eq!(c.servers[&2].election_port, 3889);
     assert_eq!(c.servers[&1].addr(2888), "[::1]:2888");
 }
+
+#[test]
+fn force_sync_and_snap_count() {
+    let c = parse_with(THREE, "1").unwrap();
+    assert!(c.force_sync);
+    assert_eq!(c.snap_count, 100_000);
+    let c = parse_with(&format!("{THREE}forceSync=no\nsnapCount=500\n"), "1").unwrap();
+    assert!(!c.force_sync);
+    assert_eq!(c.snap_count, 500);
+    assert!(c.warnings.iter().any(|w| w.contains("forceSync=no")));
+    let m = message(parse_with(&format!("{THREE}forceSync=maybe\n"), "1").unwrap_err());
+    assert!(m.contains("zoo.cfg:10 (forceSync)"), "{m}");
+}

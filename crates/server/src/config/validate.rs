@@ -13,10 +13,8 @@ use std::time::Duration;
 const NO_EFFECT_YET: &[&str] = &[
     "autopurge.snapRetainCount",
     "autopurge.purgeInterval",
-    "snapCount",
     "preAllocSize",
     "globalOutstandingLimit",
-    "forceSync",
     "jute.maxbuffer",
     "minSessionTimeout",
     "maxSessionTimeout",
@@ -101,6 +99,8 @@ pub(crate) fn build(
     let mut whitelist = Whitelist::default();
     let mut transport = TransportKind::default();
     let mut max_client_cnxns = 60;
+    let mut force_sync = true;
+    let mut snap_count: u64 = 100_000;
 
     for e in entries {
         if let Some(first) = seen.insert(e.key.as_str(), e.line) {
@@ -149,6 +149,28 @@ pub(crate) fn build(
                 })?
             }
             "maxClientCnxns" => max_client_cnxns = ctx.number(e, "a number of connections")?,
+            "forceSync" => {
+                force_sync = match e.value.to_ascii_lowercase().as_str() {
+                    "yes" | "true" => true,
+                    "no" | "false" => {
+                        warnings.push(format!("{}:{}: forceSync=no: the transaction log is not fsynced; for tests only", path.display(), e.line));
+                        false
+                    }
+                    _ => {
+                        return Err(ctx.err(
+                            Some(e.line),
+                            Some(key),
+                            format!("'{}': use yes or no", e.value),
+                        ));
+                    }
+                }
+            }
+            "snapCount" => {
+                snap_count = ctx.number(e, "a number of transactions")?;
+                if snap_count < 2 {
+                    return Err(ctx.err(Some(e.line), Some(key), "must be at least 2"));
+                }
+            }
             k if k.starts_with("server.") => {
                 let id = suffix(&ctx, e, "server.")?;
                 let spec = server_line::parse(id, e.line, &e.value)
@@ -276,6 +298,8 @@ pub(crate) fn build(
         whitelist,
         transport,
         max_client_cnxns,
+        force_sync,
+        snap_count,
         warnings,
     })
 }
