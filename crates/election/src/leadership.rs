@@ -1,4 +1,5 @@
-//! A placeholder for ZAB: after an election, discovery with ZAB's epoch rule, then heartbeats.
+//! Leader liveness without ZAB (for programs using the election alone; zk-server runs ZAB):
+//! after an election, discovery with ZAB's epoch rule, then heartbeats.
 //!
 //! This is what keeps an elected leader honest until the real ZAB crate replaces it:
 //!

@@ -13,9 +13,10 @@
 //! - [`quorum`]: [`QuorumVerifier`]: majority or hierarchical (`group.N`/`weight.N`) quorums,
 //!   observers, weight-0 servers.
 //! - [`fle`]: [`Fle`], the election core (`lookForLeader` and `WorkerReceiver` semantics).
-//! - [`leadership`] and [`message`]: a placeholder for ZAB. After an election the leader runs
+//! - [`leadership`] and [`message`]: leader liveness for programs that use the election
+//!   alone (zk-server runs ZAB from `zk-zab` instead). After an election the leader runs
 //!   discovery with ZAB's epoch rule (so no two leaders are established in one epoch) and
-//!   heartbeats over the quorum channel.
+//!   heartbeats over the quorum channel; a lost leader or quorum starts a new election.
 //! - [`peer`]: [`Peer`], both cores behind one sans-IO interface. This is what a driver or a
 //!   simulation runs.
 //! - [`driver`]: a tokio [`driver::Driver`] running a `Peer` over any
