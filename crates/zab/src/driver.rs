@@ -36,8 +36,8 @@ use crate::log::{CommitOptions, Durability, GroupCommit, LogError, LogOptions, T
 use crate::proto::server::{Phase, ServerConfig, StartState, Status};
 use crate::proto::sync::follows;
 use crate::snapshot::{
-    RecoveryError, SnapshotError, SnapshotStore, SnapshotTrigger, Snapshotter, init_if_empty,
-    recover_from,
+    PurgeConfig, PurgeTask, RecoveryError, SnapshotError, SnapshotStore, SnapshotTrigger,
+    Snapshotter, init_if_empty, recover_from,
 };
 use crate::state_machine::{RestoreError, StateMachine};
 use crate::txn::{Txn, Zxid};
@@ -65,6 +65,9 @@ pub struct DriverConfig {
     pub snapshot_seed: u64,
     /// Client requests ([`ClientHandle::write`], [`ClientHandle::sync`]) queued at most.
     pub client_queue: usize,
+    /// `autopurge.snapRetainCount` / `autopurge.purgeInterval`: old snapshots, and the log
+    /// segments only they needed, are removed periodically (off by default, as in ZooKeeper).
+    pub purge: PurgeConfig,
 }
 
 impl DriverConfig {
@@ -79,6 +82,7 @@ impl DriverConfig {
             snap_count: SnapshotTrigger::DEFAULT_SNAP_COUNT,
             snapshot_seed,
             client_queue: 1024,
+            purge: PurgeConfig::default(),
         }
     }
 }
@@ -308,7 +312,9 @@ impl<T: Transport, R: Inbound, SM: StateMachine + 'static> Driver<T, R, SM> {
             self.store.clone(),
             SnapshotTrigger::new(self.config.snap_count, self.config.snapshot_seed),
         );
+        let purge = PurgeTask::spawn(self.store.clone(), self.config.purge);
         let running = run::Running::new(run::Parts {
+            purge,
             me: self.config.server.me,
             data_dir: self.config.data_dir,
             log_dir: self.config.data_log_dir,

@@ -367,3 +367,36 @@ fn txn_log_refuses_everything_after_a_failed_write() {
     drop(log);
     drop(fs);
 }
+
+#[test]
+fn purge_through_the_queue_removes_only_segments_below_the_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = LogOptions {
+        segment_bytes: 256,
+        preallocate_bytes: 512,
+        force_sync: true,
+    };
+    let gc = start(dir.path(), opts.clone(), 64);
+    for z in 1..=40 {
+        gc.append(vec![txn(z)]).unwrap();
+    }
+    assert_eq!(gc.wait_durable(40, WAIT).unwrap(), 40);
+    // Queued behind the appends; every record >= 25 must survive it.
+    let removed = gc.purge_before(25).unwrap().wait().unwrap();
+    assert!(
+        removed > 0,
+        "small segments below zxid 25 exist and must go"
+    );
+    let mut log = gc.shutdown().unwrap();
+    let left = read_all(&mut log);
+    assert!(
+        left.first().unwrap().zxid <= 25,
+        "records from 25 on are kept: {:?}",
+        left.first()
+    );
+    assert_eq!(left.last().unwrap().zxid, 40);
+    assert!(
+        left.windows(2).all(|w| w[1].zxid == w[0].zxid + 1),
+        "no gap after a purge"
+    );
+}

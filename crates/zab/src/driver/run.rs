@@ -3,7 +3,7 @@
 use super::{ClientError, DriverError, Request};
 use crate::log::{CommitHandle, Durability, GroupCommit, LogError, Reply};
 use crate::proto::server::{Action, Input, Phase, Server, ServerConfig, StartState, Status};
-use crate::snapshot::{SnapshotStore, Snapshotter};
+use crate::snapshot::{PurgeReport, PurgeTask, SnapshotError, SnapshotStore, Snapshotter};
 use crate::state_machine::StateMachine;
 use crate::txn::{Txn, Zxid};
 use bytes::Bytes;
@@ -31,6 +31,7 @@ pub(super) struct Parts<T, SM> {
     pub(super) store: SnapshotStore,
     pub(super) commit: GroupCommit,
     pub(super) snapshotter: Snapshotter,
+    pub(super) purge: Option<PurgeTask>,
     pub(super) status_tx: watch::Sender<Status>,
     pub(super) applied_tx: watch::Sender<Zxid>,
 }
@@ -42,6 +43,7 @@ enum Event {
     Durability(Durability),
     Client(Request),
     Image(Zxid, Bytes),
+    Purged(Result<PurgeReport, SnapshotError>),
 }
 
 pub(super) struct Running<T, SM> {
@@ -54,8 +56,19 @@ pub(super) struct Running<T, SM> {
     outer: tracing::Span,
     syncs: HashMap<u64, oneshot::Sender<Result<Zxid, ClientError>>>,
     next_sync: u64,
-    images_tx: mpsc::UnboundedSender<(Zxid, Bytes)>,
-    images_rx: mpsc::UnboundedReceiver<(Zxid, Bytes)>,
+    images_tx: mpsc::Sender<(Zxid, Bytes)>,
+    images_rx: mpsc::Receiver<(Zxid, Bytes)>,
+}
+
+/// Serialized images waiting for the event loop.
+const IMAGE_QUEUE: usize = 4;
+
+/// The next purge report, or never when autopurge is off.
+async fn next_purge(purge: &mut Option<PurgeTask>) -> Option<Result<PurgeReport, SnapshotError>> {
+    match purge {
+        Some(task) => task.next_report().await,
+        None => std::future::pending().await,
+    }
 }
 
 fn role_span(outer: &tracing::Span, me: PeerId, role: ServerState) -> tracing::Span {
@@ -72,7 +85,8 @@ async fn sleep_or_forever(until: Option<Instant>) {
 impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
     pub(super) fn new(p: Parts<T, SM>) -> Self {
         let outer = tracing::Span::current();
-        let (images_tx, images_rx) = mpsc::unbounded_channel();
+        // Images wait here for the loop; their writers block when it is full.
+        let (images_tx, images_rx) = mpsc::channel(IMAGE_QUEUE);
         Self {
             handle: p.commit.handle(),
             origin: Instant::now(),
@@ -151,6 +165,7 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
                     Some(req) => Event::Client(req),
                 },
                 Some((zxid, image)) = self.images_rx.recv() => Event::Image(zxid, image),
+                Some(report) = next_purge(&mut self.p.purge) => Event::Purged(report),
             };
             let span = self.span.clone();
             let _entered = span.enter();
@@ -169,6 +184,7 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
                 Event::Image(zxid, image) => {
                     server.handle(now, Input::SnapshotTaken { zxid, image });
                 }
+                Event::Purged(report) => self.purge_log(report),
             }
         }
     }
@@ -329,7 +345,7 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
         let store = self.p.store.clone();
         let saved = tokio::task::spawn_blocking(move || store.save_image(zxid, image)).await;
         let saved = saved.unwrap_or_else(|e| {
-            Err(crate::snapshot::SnapshotError::Background(format!(
+            Err(SnapshotError::Background(format!(
                 "snapshot save task failed: {e}"
             )))
         });
@@ -363,6 +379,36 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
         }
     }
 
+    /// After old snapshots were purged, drop the log segments only they needed.
+    fn purge_log(&self, report: Result<PurgeReport, SnapshotError>) {
+        let report = match report {
+            Ok(r) => r,
+            Err(e) => return tracing::warn!(error = %e, "snapshot purge failed"),
+        };
+        let Some(oldest) = report.oldest_retained else {
+            return;
+        };
+        match self.handle.purge_before(oldest) {
+            Ok(reply) => {
+                let span = self.span.clone();
+                tokio::spawn(
+                    async move {
+                        match reply.recv().await {
+                            Ok(n) => tracing::info!(
+                                snapshots = report.removed.len(),
+                                segments = n,
+                                "purged"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "log purge failed"),
+                        }
+                    }
+                    .instrument(span),
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "log purge not queued; retried at the next purge"),
+        }
+    }
+
     /// Serializes the state machine's image on a blocking thread for a leader's SNAP.
     fn take_snapshot(&mut self) {
         let mut source = self.p.sm.snapshot();
@@ -373,7 +419,7 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
             let mut buf = Vec::new();
             match source.write_to(&mut buf) {
                 Ok(()) => {
-                    let _ = tx.send((zxid, Bytes::from(buf)));
+                    let _ = tx.blocking_send((zxid, Bytes::from(buf)));
                 }
                 Err(e) => span.in_scope(|| {
                     tracing::warn!(zxid = format_args!("{zxid:#x}"), error = %e, "cannot serialize the image for a SNAP sync");

@@ -70,6 +70,7 @@ enum Request {
     Append(Vec<Txn>),
     Truncate(Zxid, oneshot::Sender<Result<Zxid, LogError>>),
     Read(Zxid, oneshot::Sender<Result<LogReader, LogError>>),
+    Purge(Zxid, oneshot::Sender<Result<usize, LogError>>),
     Shutdown,
 }
 
@@ -183,6 +184,17 @@ impl CommitHandle {
                 gate.last_queued = gate.last_queued.min(zxid);
                 Ok(Reply(rx))
             }
+            Err(TrySendError::Full(_)) => Err(LogError::QueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(LogError::Closed),
+        }
+    }
+
+    /// Queues the deletion of whole segments whose records all lie below `zxid` (see
+    /// [`TxnLog::purge_before`]); the reply is the number of segments removed.
+    pub fn purge_before(&self, zxid: Zxid) -> Result<Reply<usize>, LogError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Request::Purge(zxid, reply)) {
+            Ok(()) => Ok(Reply(rx)),
             Err(TrySendError::Full(_)) => Err(LogError::QueueFull),
             Err(TrySendError::Disconnected(_)) => Err(LogError::Closed),
         }
@@ -450,6 +462,9 @@ fn run(mut log: TxnLog, rx: &Receiver<Request>, shared: &Shared, max_batch: usiz
             }
             Request::Read(after, reply) => {
                 let _ = reply.send(log.read_from(after));
+            }
+            Request::Purge(zxid, reply) => {
+                let _ = reply.send(log.purge_before(zxid));
             }
             Request::Shutdown => break,
         }
