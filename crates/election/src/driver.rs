@@ -8,14 +8,14 @@
 use crate::peer::{Action, Input, Peer, PeerConfig, Status};
 use crate::time::Millis;
 use crate::vote::ServerState;
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::time::Instant;
-use zk_transport::{Channel, Inbound, LinkEvent, LinkId, PeerId, Transport};
+use zk_transport::links::{CurrentLinks, LinkChange};
+use zk_transport::{Channel, Inbound, LinkEvent, PeerId, Transport};
 
 /// The two durable epochs of a server.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -204,7 +204,7 @@ impl<T: Transport, R: Inbound, S: EpochStore> Driver<T, R, S> {
             transport: self.transport,
             store: self.store,
             status_tx: self.status_tx,
-            links: HashMap::new(),
+            links: CurrentLinks::new(),
             span: role_span(&outer, me, ServerState::Looking),
             outer,
             me,
@@ -218,7 +218,7 @@ struct Running<T, S> {
     transport: T,
     store: S,
     status_tx: watch::Sender<Status>,
-    links: HashMap<(PeerId, Channel), LinkId>,
+    links: CurrentLinks,
     /// The span of the current role; replaced (not re-recorded) when the role changes, so
     /// every log line names the role the server had when it was written.
     span: tracing::Span,
@@ -268,61 +268,48 @@ impl<T: Transport, S: EpochStore> Running<T, S> {
         }
     }
 
-    fn on_event(&mut self, peer: &mut Peer, config: &PeerConfig, ev: LinkEvent) {
+    fn on_event(&mut self, core: &mut Peer, config: &PeerConfig, ev: LinkEvent) {
         let link = ev.link();
-        let key = (link.peer, link.channel);
         if link.peer == config.me || !config.verifier.is_member(link.peer) {
             tracing::debug!(%link, "event from an unconfigured server: ignored");
             return;
         }
         let now = self.now();
-        match ev {
-            LinkEvent::Up { link, .. } => {
-                if let Some(old) = self.links.insert(key, link)
-                    && old != link
-                {
-                    peer.handle(
-                        now,
-                        Input::LinkDown {
-                            peer: link.peer,
-                            channel: link.channel,
-                        },
-                    );
+        match self.links.observe(ev) {
+            LinkChange::Up {
+                peer,
+                channel,
+                replaced,
+            } => {
+                if replaced {
+                    core.handle(now, Input::LinkDown { peer, channel });
                 }
-                peer.handle(
+                core.handle(now, Input::LinkUp { peer, channel });
+            }
+            LinkChange::Frame {
+                peer,
+                channel,
+                frame,
+            } => {
+                core.handle(
                     now,
-                    Input::LinkUp {
-                        peer: link.peer,
-                        channel: link.channel,
+                    Input::Frame {
+                        peer,
+                        channel,
+                        frame,
                     },
                 );
             }
-            LinkEvent::Frame { link, frame } => {
-                if self.links.get(&key) == Some(&link) {
-                    peer.handle(
-                        now,
-                        Input::Frame {
-                            peer: link.peer,
-                            channel: link.channel,
-                            frame,
-                        },
-                    );
-                } else {
-                    tracing::debug!(%link, "frame from a stale incarnation: dropped");
-                }
+            LinkChange::Down {
+                peer,
+                channel,
+                reason,
+            } => {
+                tracing::debug!(%peer, ?channel, ?reason, "link down");
+                core.handle(now, Input::LinkDown { peer, channel });
             }
-            LinkEvent::Down { link, reason } => {
-                if self.links.get(&key) == Some(&link) {
-                    tracing::debug!(%link, ?reason, "link down");
-                    self.links.remove(&key);
-                    peer.handle(
-                        now,
-                        Input::LinkDown {
-                            peer: link.peer,
-                            channel: link.channel,
-                        },
-                    );
-                }
+            LinkChange::Stale(link) => {
+                tracing::debug!(%link, "event of a stale incarnation: dropped")
             }
         }
     }
@@ -330,14 +317,11 @@ impl<T: Transport, S: EpochStore> Running<T, S> {
     fn perform(&mut self, peer: &mut Peer) -> Result<(), DriverError> {
         while let Some(action) = peer.poll_action() {
             match action {
-                Action::Send { to, channel, frame } => match self.links.get(&(to, channel)) {
-                    Some(&link) => {
-                        if let Err(e) = self.transport.try_send(link, frame) {
-                            tracing::debug!(%link, error = %e, "send failed");
-                        }
+                Action::Send { to, channel, frame } => {
+                    if let Err(e) = self.links.send(&self.transport, to, channel, frame) {
+                        tracing::debug!(peer = %to, ?channel, error = %e, "send failed: frame dropped");
                     }
-                    None => tracing::debug!(peer = %to, ?channel, "no link up: frame dropped"),
-                },
+                }
                 Action::PersistAcceptedEpoch(e) => {
                     self.store
                         .save_accepted(e)

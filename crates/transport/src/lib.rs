@@ -46,6 +46,7 @@
 
 mod error;
 pub mod fault;
+pub mod links;
 pub mod mem;
 pub mod queue;
 pub mod rng;

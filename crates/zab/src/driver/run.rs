@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 use zk_election::driver::{EpochStore, FileEpochStore};
 use zk_election::{Millis, ServerState};
-use zk_transport::{Channel, Inbound, LinkEvent, LinkId, PeerId, Transport};
+use zk_transport::links::{CurrentLinks, LinkChange};
+use zk_transport::{Channel, Inbound, LinkEvent, PeerId, Transport};
 
 /// How long to wait before retrying an append or truncation the full log queue refused.
 const QUEUE_FULL_RETRY: Duration = Duration::from_millis(1);
@@ -50,7 +51,7 @@ pub(super) struct Running<T, SM> {
     p: Parts<T, SM>,
     handle: CommitHandle,
     origin: Instant,
-    links: HashMap<(PeerId, Channel), LinkId>,
+    links: CurrentLinks,
     /// The span of the current role; replaced when the role changes.
     span: tracing::Span,
     outer: tracing::Span,
@@ -90,7 +91,7 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
         Self {
             handle: p.commit.handle(),
             origin: Instant::now(),
-            links: HashMap::new(),
+            links: CurrentLinks::new(),
             span: role_span(&outer, p.me, ServerState::Looking),
             outer,
             syncs: HashMap::new(),
@@ -208,42 +209,46 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
 
     fn on_event(&mut self, server: &mut Server, config: &ServerConfig, ev: LinkEvent) {
         let link = ev.link();
-        let key = (link.peer, link.channel);
         if link.peer == config.me || !config.verifier.is_member(link.peer) {
             tracing::debug!(%link, "event from an unconfigured server: ignored");
             return;
         }
         let now = self.now();
-        let (peer, channel) = key;
-        match ev {
-            LinkEvent::Up { link, .. } => {
-                if let Some(old) = self.links.insert(key, link)
-                    && old != link
-                {
+        match self.links.observe(ev) {
+            LinkChange::Up {
+                peer,
+                channel,
+                replaced,
+            } => {
+                if replaced {
                     server.handle(now, Input::LinkDown { peer, channel });
                 }
                 server.handle(now, Input::LinkUp { peer, channel });
             }
-            LinkEvent::Frame { link, frame } => {
-                if self.links.get(&key) == Some(&link) {
-                    server.handle(
-                        now,
-                        Input::Frame {
-                            peer,
-                            channel,
-                            frame,
-                        },
-                    );
-                } else {
-                    tracing::debug!(%link, "frame from a stale incarnation: dropped");
-                }
+            LinkChange::Frame {
+                peer,
+                channel,
+                frame,
+            } => {
+                server.handle(
+                    now,
+                    Input::Frame {
+                        peer,
+                        channel,
+                        frame,
+                    },
+                );
             }
-            LinkEvent::Down { link, reason } => {
-                if self.links.get(&key) == Some(&link) {
-                    tracing::debug!(%link, ?reason, "link down");
-                    self.links.remove(&key);
-                    server.handle(now, Input::LinkDown { peer, channel });
-                }
+            LinkChange::Down {
+                peer,
+                channel,
+                reason,
+            } => {
+                tracing::debug!(%peer, ?channel, ?reason, "link down");
+                server.handle(now, Input::LinkDown { peer, channel });
+            }
+            LinkChange::Stale(link) => {
+                tracing::debug!(%link, "event of a stale incarnation: dropped")
             }
         }
     }
@@ -252,14 +257,11 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
     async fn perform(&mut self, server: &mut Server) -> Result<(), DriverError> {
         while let Some(action) = server.poll_action() {
             match action {
-                Action::Send { to, channel, frame } => match self.links.get(&(to, channel)) {
-                    Some(&link) => {
-                        if let Err(e) = self.p.transport.try_send(link, frame) {
-                            tracing::debug!(%link, error = %e, "send failed");
-                        }
+                Action::Send { to, channel, frame } => {
+                    if let Err(e) = self.links.send(&self.p.transport, to, channel, frame) {
+                        tracing::debug!(peer = %to, ?channel, error = %e, "send failed: frame dropped");
                     }
-                    None => tracing::debug!(peer = %to, ?channel, "no link up: frame dropped"),
-                },
+                }
                 Action::Append { txns } => self.append(txns).await?,
                 Action::Truncate { after } => {
                     let now_last = self.truncate(after).await?;

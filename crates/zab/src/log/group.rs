@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
 
-use super::format::MAX_PAYLOAD;
+use super::txnlog::check_batch;
 use super::{LogError, LogReader, TxnLog};
 use crate::txn::{Txn, Zxid};
 
@@ -139,22 +139,7 @@ impl CommitHandle {
                 reason: reason.clone(),
             });
         }
-        let mut prev = gate.last_queued;
-        for t in &txns {
-            if t.zxid <= prev {
-                return Err(LogError::ZxidOrder {
-                    last: prev,
-                    got: t.zxid,
-                });
-            }
-            if t.data.len() > MAX_PAYLOAD {
-                return Err(LogError::TooLarge {
-                    zxid: t.zxid,
-                    len: t.data.len(),
-                });
-            }
-            prev = t.zxid;
-        }
+        let prev = check_batch(gate.last_queued, &txns)?;
         if txns.is_empty() {
             return Ok(prev);
         }

@@ -381,22 +381,7 @@ impl TxnLog {
     /// appended and [`LogError::ZxidOrder`] is returned. Not durable until [`sync`](Self::sync).
     pub fn append(&mut self, txns: &[Txn]) -> Result<(), LogError> {
         self.check_failed()?;
-        let mut prev = self.last_zxid;
-        for t in txns {
-            if t.zxid <= prev {
-                return Err(LogError::ZxidOrder {
-                    last: prev,
-                    got: t.zxid,
-                });
-            }
-            if t.data.len() > MAX_PAYLOAD {
-                return Err(LogError::TooLarge {
-                    zxid: t.zxid,
-                    len: t.data.len(),
-                });
-            }
-            prev = t.zxid;
-        }
+        check_batch(self.last_zxid, txns)?;
         for t in txns {
             let rec_len = (RECORD_OVERHEAD + t.data.len()) as u64;
             let roll = match self.segments.last() {
@@ -754,6 +739,28 @@ impl Iterator for LogReader {
             }
         }
     }
+}
+
+/// Checks that `txns` may follow `prev`: zxids strictly increasing, payloads within the limit.
+/// Returns the batch's last zxid (`prev` for an empty batch).
+pub(crate) fn check_batch(prev: Zxid, txns: &[Txn]) -> Result<Zxid, LogError> {
+    let mut prev = prev;
+    for t in txns {
+        if t.zxid <= prev {
+            return Err(LogError::ZxidOrder {
+                last: prev,
+                got: t.zxid,
+            });
+        }
+        if t.data.len() > MAX_PAYLOAD {
+            return Err(LogError::TooLarge {
+                zxid: t.zxid,
+                len: t.data.len(),
+            });
+        }
+        prev = t.zxid;
+    }
+    Ok(prev)
 }
 
 #[cfg(test)]
