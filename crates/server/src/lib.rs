@@ -9,3 +9,4 @@ pub mod fourlw;
 pub mod node;
 pub mod replicated;
 pub mod status;
+pub mod test_port;

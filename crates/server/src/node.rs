@@ -1,11 +1,13 @@
 //! One server process: the peer transport, ZAB (election, sync, broadcast, the durable log
-//! and snapshots), and the client port, wired from a
-//! validated [`Config`], running until SIGTERM or Ctrl-C.
+//! and snapshots) replicating the temporary key-value state ([`SharedKv`]), the client port,
+//! and, only when `zkrs.testClientPort` is set, the test port ([`crate::test_port`]), wired
+//! from a validated [`Config`], running until SIGTERM or Ctrl-C.
 
 use crate::client_port::ClientPort;
 use crate::config::{Config, LearnerRole, TransportKind};
-use crate::replicated::TxnDigest;
+use crate::replicated::SharedKv;
 use crate::status::{Mode, Status};
+use crate::test_port::TestPort;
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use tokio::net::TcpListener;
@@ -73,6 +75,9 @@ async fn standalone(config: &Config, status: &watch::Sender<Status>) -> Result<(
         leader: None,
         epoch: 0,
     });
+    if config.test_client_port.is_some() {
+        tracing::warn!("zkrs.testClientPort is ignored in standalone mode (nothing is replicated)");
+    }
     tracing::info!("serving in standalone mode");
     stop_signal().await
 }
@@ -140,11 +145,30 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
         DriverConfig::new(server, config.data_dir.clone(), config.data_log_dir.clone());
     driver_config.log.force_sync = config.force_sync;
     driver_config.snap_count = config.snap_count;
-    let (driver, client) = match Driver::open(driver_config, tx.clone(), rx, TxnDigest::default()) {
+    driver_config.server.committed_log_window = config.committed_log_window;
+    let kv = SharedKv::new();
+    let (driver, client) = match Driver::open(driver_config, tx.clone(), rx, kv.clone()) {
         Ok(opened) => opened,
         Err(e) => {
             tx.shutdown().await;
             return Err(anyhow::Error::new(e).context("recovering from the data directories"));
+        }
+    };
+    let (test_stop_tx, test_stop) = watch::channel(false);
+    let test_port = match config.test_client_port {
+        None => None,
+        Some(port) => {
+            let host = config.client_address.as_deref().unwrap_or("127.0.0.1");
+            match TestPort::bind(host, port, kv, client.clone()).await {
+                Ok(p) => Some(tokio::spawn(p.serve(test_stop).in_current_span())),
+                Err(e) => {
+                    tx.shutdown().await;
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "cannot listen on the test port {host}:{port} (zkrs.testClientPort in {})",
+                        config.path.display()
+                    )));
+                }
+            }
         }
     };
     tracing::info!(transport = %config.transport, "joining the ensemble");
@@ -158,6 +182,10 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
             Err(e) => Err(anyhow::Error::new(e).context("the replication task failed")),
         },
     };
+    let _ = test_stop_tx.send(true);
+    if let Some(task) = test_port {
+        let _ = task.await;
+    }
     tx.shutdown().await;
     mirror.abort();
     driver_task.abort();

@@ -1,90 +1,89 @@
 //! What the server replicates until the data tree exists (the client-protocol issue).
 //!
 //! ZAB needs a state machine to hand committed transactions to and to snapshot. Until the
-//! data tree arrives, the server keeps a [`TxnDigest`]: how many transactions were applied
-//! and a running digest of them, so two servers that applied the same sequence agree, and
-//! snapshots and recovery are exercised on every start.
+//! data tree arrives, the server replicates a small key-value map ([`KvStateMachine`], whose
+//! payloads are `set <key> <value>` lines), shared as [`SharedKv`] between the replication
+//! driver (which applies) and the test port ([`crate::test_port`], which reads). This state
+//! is **temporary**: the data tree replaces it when ZooKeeper's client protocol lands.
 
 use bytes::Bytes;
-use zk_zab::state_machine::{BytesSource, RestoreError, SnapshotSource, StateMachine};
+use std::sync::{Arc, Mutex, MutexGuard};
+use zk_zab::state_machine::testing::{KvOutput, KvStateMachine};
+use zk_zab::state_machine::{RestoreError, SnapshotSource, StateMachine};
 use zk_zab::txn::{Txn, Zxid};
 
-/// The applied-transaction digest: zxid, count, and an FNV-1a digest chained over payloads.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct TxnDigest {
-    last: Zxid,
-    count: u64,
-    digest: u64,
+/// A [`KvStateMachine`] behind a shared lock: the driver applies through [`StateMachine`],
+/// readers [`lock`](Self::lock) a clone of the handle. Cheap to clone (one `Arc`).
+#[derive(Clone, Debug, Default)]
+pub struct SharedKv {
+    inner: Arc<Mutex<KvStateMachine>>,
 }
 
-const IMAGE_LEN: usize = 24;
+/// What [`SharedKv::digest`] reports: the same entries give the same digest on every server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KvDigest {
+    /// The last applied (or restored) zxid.
+    pub last_applied: Zxid,
+    /// How many keys the map holds.
+    pub keys: usize,
+    /// FNV-1a over every entry in key order (key, NUL, value, NUL).
+    pub hash: u64,
+}
+
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-impl TxnDigest {
-    /// Transactions applied since the beginning.
-    pub fn count(&self) -> u64 {
-        self.count
+impl SharedKv {
+    /// An empty map at zxid 0.
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    /// The chained digest of every applied transaction.
-    pub fn digest(&self) -> u64 {
-        self.digest
+    /// Locks the map for reading. A panic while the lock was held cannot leave it half
+    /// updated (`apply` is atomic), so a poisoned lock is used as is.
+    pub fn lock(&self) -> MutexGuard<'_, KvStateMachine> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The value at `key`.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.lock().get(key).map(str::to_owned)
+    }
+
+    /// The last applied zxid, the key count and a stable hash of every entry.
+    pub fn digest(&self) -> KvDigest {
+        let kv = self.lock();
+        let mut hash = FNV_OFFSET;
+        for (k, v) in kv.entries() {
+            for b in k.bytes().chain([0]).chain(v.bytes()).chain([0]) {
+                hash = (hash ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+            }
+        }
+        KvDigest {
+            last_applied: kv.last_applied(),
+            keys: kv.entries().len(),
+            hash,
+        }
     }
 }
 
-impl StateMachine for TxnDigest {
-    type Output = ();
+impl StateMachine for SharedKv {
+    type Output = KvOutput;
 
-    fn apply(&mut self, txn: &Txn) {
-        let mut h = if self.count == 0 {
-            FNV_OFFSET
-        } else {
-            self.digest
-        };
-        for b in txn.zxid.to_be_bytes().iter().chain(txn.data.iter()) {
-            h = (h ^ u64::from(*b)).wrapping_mul(FNV_PRIME);
-        }
-        self.digest = h;
-        self.count += 1;
-        self.last = txn.zxid;
+    fn apply(&mut self, txn: &Txn) -> KvOutput {
+        self.lock().apply(txn)
     }
 
     fn last_applied(&self) -> Zxid {
-        self.last
+        self.lock().last_applied()
     }
 
     fn snapshot(&self) -> Box<dyn SnapshotSource> {
-        let mut image = Vec::with_capacity(IMAGE_LEN);
-        image.extend_from_slice(&self.last.to_be_bytes());
-        image.extend_from_slice(&self.count.to_be_bytes());
-        image.extend_from_slice(&self.digest.to_be_bytes());
-        Box::new(BytesSource::new(self.last, image))
+        self.lock().snapshot()
     }
 
     fn restore(&mut self, zxid: Zxid, image: Bytes) -> Result<(), RestoreError> {
-        let field = |i: usize| -> Result<u64, RestoreError> {
-            let bytes: [u8; 8] = image
-                .get(i * 8..i * 8 + 8)
-                .and_then(|s| s.try_into().ok())
-                .ok_or_else(|| {
-                    format!("a digest image is {IMAGE_LEN} bytes, got {}", image.len())
-                })?;
-            Ok(u64::from_be_bytes(bytes))
-        };
-        if image.len() != IMAGE_LEN {
-            return Err(format!("a digest image is {IMAGE_LEN} bytes, got {}", image.len()).into());
-        }
-        let (last, count, digest) = (field(0)?, field(1)?, field(2)?);
-        if last != zxid {
-            return Err(format!("image claims zxid {last:#x} but was stored as {zxid:#x}").into());
-        }
-        *self = Self {
-            last,
-            count,
-            digest,
-        };
-        Ok(())
+        self.lock().restore(zxid, image)
     }
 }
 
@@ -92,8 +91,8 @@ impl StateMachine for TxnDigest {
 mod tests {
     use super::*;
 
-    fn applied(txns: &[(u64, &str)]) -> TxnDigest {
-        let mut sm = TxnDigest::default();
+    fn applied(txns: &[(u64, &str)]) -> SharedKv {
+        let mut sm = SharedKv::new();
         for (z, d) in txns {
             sm.apply(&Txn::new(*z, Bytes::copy_from_slice(d.as_bytes())));
         }
@@ -101,23 +100,32 @@ mod tests {
     }
 
     #[test]
-    fn same_sequence_same_digest_and_order_matters() {
-        let a = applied(&[(1, "a"), (2, "b")]);
-        assert_eq!(a, applied(&[(1, "a"), (2, "b")]));
-        assert_ne!(a.digest(), applied(&[(1, "b"), (2, "a")]).digest());
-        assert_eq!((a.count(), a.last_applied()), (2, 2));
+    fn readers_see_what_the_driver_applies_and_digests_agree() {
+        let a = applied(&[(1, "set a 1"), (2, "set b two words")]);
+        let reader = a.clone();
+        assert_eq!(reader.get("b").as_deref(), Some("two words"));
+        assert_eq!(reader.get("c"), None);
+        let d = a.digest();
+        assert_eq!((d.last_applied, d.keys), (2, 2));
+        // Same entries, other history: same hash (the zxid differs).
+        let b = applied(&[(1, "set b two words"), (2, "set a 0"), (3, "set a 1")]);
+        assert_eq!(b.digest().hash, d.hash);
+        assert_ne!(applied(&[(1, "set a 1")]).digest().hash, d.hash);
+        // Entry boundaries count: ("ab", "c") differs from ("a", "bc").
+        assert_ne!(
+            applied(&[(1, "set ab c")]).digest().hash,
+            applied(&[(1, "set a bc")]).digest().hash
+        );
     }
 
     #[test]
-    fn image_round_trips_and_rejects_bad_input() {
-        let a = applied(&[(1, "a"), (2, "b")]);
-        let mut src = a.snapshot();
+    fn image_round_trips_through_the_shared_handle() {
+        let a = applied(&[(1, "set a 1"), (2, "set b 2")]);
         let mut image = Vec::new();
-        src.write_to(&mut image).unwrap();
-        let mut b = TxnDigest::default();
-        b.restore(2, Bytes::from(image.clone())).unwrap();
-        assert_eq!(a, b);
-        assert!(b.restore(3, Bytes::from(image)).is_err());
-        assert!(b.restore(2, Bytes::from_static(b"short")).is_err());
+        a.snapshot().write_to(&mut image).unwrap();
+        let mut b = SharedKv::new();
+        b.restore(2, Bytes::from(image)).unwrap();
+        assert_eq!(b.digest(), a.digest());
+        assert!(b.restore(3, Bytes::from_static(b"short")).is_err());
     }
 }

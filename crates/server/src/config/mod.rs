@@ -167,6 +167,13 @@ pub struct Config {
     pub force_sync: bool,
     /// `snapCount`: a snapshot after about this many transactions (100000 by default).
     pub snap_count: u64,
+    /// `zkrs.testClientPort` (zk-rs only, off by default): the test-only line protocol of
+    /// [`crate::test_port`], bound on `clientPortAddress` or 127.0.0.1. Never for production.
+    pub test_client_port: Option<u16>,
+    /// `zkrs.committedLogWindow` (zk-rs only): how many committed transactions a leader keeps
+    /// in memory to bring a learner up to date with a DIFF; a learner further behind gets a
+    /// SNAP. ZooKeeper fixes this at 500 (its `commitLogCount`); tests lower it to reach SNAP.
+    pub committed_log_window: usize,
     /// What was accepted but deserves the operator's attention (unknown keys, keys without
     /// effect yet).
     pub warnings: Vec<String>,

@@ -209,3 +209,44 @@ fn force_sync_and_snap_count() {
     let m = message(parse_with(&format!("{THREE}forceSync=maybe\n"), "1").unwrap_err());
     assert!(m.contains("zoo.cfg:10 (forceSync)"), "{m}");
 }
+
+#[test]
+fn zk_rs_test_port_and_committed_log_window() {
+    let c = parse_with(THREE, "1").unwrap();
+    assert_eq!((c.test_client_port, c.committed_log_window), (None, 500));
+    let text = format!("{THREE}zkrs.testClientPort=2191\nzkrs.committedLogWindow=20\n");
+    let c = parse_with(&text, "1").unwrap();
+    assert_eq!(
+        (c.test_client_port, c.committed_log_window),
+        (Some(2191), 20)
+    );
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("zkrs.testClientPort") && w.contains("test-only")),
+        "{:?}",
+        c.warnings
+    );
+    for (bad, at) in [
+        ("zkrs.testClientPort=0", "zoo.cfg:10 (zkrs.testClientPort)"),
+        (
+            "zkrs.testClientPort=2181",
+            "zoo.cfg:10 (zkrs.testClientPort)",
+        ),
+        (
+            "zkrs.testClientPort=2888",
+            "zoo.cfg:10 (zkrs.testClientPort)",
+        ),
+        (
+            "zkrs.committedLogWindow=0",
+            "zoo.cfg:10 (zkrs.committedLogWindow)",
+        ),
+        (
+            "zkrs.committedLogWindow=x",
+            "zoo.cfg:10 (zkrs.committedLogWindow)",
+        ),
+    ] {
+        let m = message(parse_with(&format!("{THREE}{bad}\n"), "1").unwrap_err());
+        assert!(m.contains(at), "{bad}: {m}");
+    }
+}

@@ -101,6 +101,8 @@ pub(crate) fn build(
     let mut max_client_cnxns = 60;
     let mut force_sync = true;
     let mut snap_count: u64 = 100_000;
+    let mut test_client_port: Option<u16> = None;
+    let mut committed_log_window: usize = 500;
 
     for e in entries {
         if let Some(first) = seen.insert(e.key.as_str(), e.line) {
@@ -169,6 +171,21 @@ pub(crate) fn build(
                 snap_count = ctx.number(e, "a number of transactions")?;
                 if snap_count < 2 {
                     return Err(ctx.err(Some(e.line), Some(key), "must be at least 2"));
+                }
+            }
+            "zkrs.testClientPort" => {
+                let p = port(&ctx, e)?;
+                warnings.push(format!(
+                    "{}:{}: zkrs.testClientPort={p}: a zk-rs test-only port that accepts unauthenticated writes; never enable it in production",
+                    path.display(),
+                    e.line
+                ));
+                test_client_port = Some(p);
+            }
+            "zkrs.committedLogWindow" => {
+                committed_log_window = ctx.number(e, "a number of transactions")?;
+                if committed_log_window < 1 {
+                    return Err(ctx.err(Some(e.line), Some(key), "must be at least 1"));
                 }
             }
             k if k.starts_with("server.") => {
@@ -281,6 +298,20 @@ pub(crate) fn build(
             ));
         }
     }
+    if let Some(p) = test_client_port {
+        let mut taken = vec![(client_port, "clientPort")];
+        if let Some(me) = my_id.and_then(|id| servers.get(&id)) {
+            taken.push((me.quorum_port, "quorum port"));
+            taken.push((me.election_port, "election port"));
+        }
+        if let Some((_, what)) = taken.iter().find(|(q, _)| *q == p) {
+            return Err(ctx.err(
+                seen.get("zkrs.testClientPort").copied(),
+                Some("zkrs.testClientPort"),
+                format!("zkrs.testClientPort {p} is already this server's {what}"),
+            ));
+        }
+    }
     let groups = build_groups(&ctx, &servers, groups, weights, quorum)?;
     Ok(Config {
         path: path.to_path_buf(),
@@ -300,6 +331,8 @@ pub(crate) fn build(
         max_client_cnxns,
         force_sync,
         snap_count,
+        test_client_port,
+        committed_log_window,
         warnings,
     })
 }

@@ -1,0 +1,392 @@
+//! Replication across real `zk-server` processes, through zk-rs's test port
+//! (`zkrs.testClientPort`) until ZooKeeper's client protocol exists: acknowledged writes
+//! survive `kill -9` of the leader and of the whole ensemble, a follower catches up by DIFF
+//! or SNAP, and the test port shrugs off garbage. Every node fsyncs (`forceSync=yes`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+use zk_tests::process::{Digest, TestClient};
+use zk_tests::{Ensemble, EnsembleSpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
+/// Generous: elections take about a second here, but CI machines get busy.
+const ELECT: Duration = Duration::from_secs(40);
+/// The committed-log window of these ensembles: a learner behind by fewer txns gets a DIFF,
+/// one behind by more a SNAP.
+const WINDOW: usize = 100;
+
+fn start(voters: u64) -> Ensemble {
+    let spec = EnsembleSpec {
+        extra: format!("forceSync=yes\nzkrs.committedLogWindow={WINDOW}\n"),
+        ..EnsembleSpec::voters(voters)
+    };
+    assert_eq!(spec.tick_ms, 200);
+    Ensemble::start(std::path::Path::new(BIN), &spec).expect("start the ensemble")
+}
+
+/// Acknowledged writes: key to value.
+type Acked = BTreeMap<String, String>;
+
+/// `count` writes of unique keys `{prefix}{i}`, round-robin over `ids`, each acknowledged.
+fn write_all(e: &Ensemble, ids: &[u64], prefix: &str, count: usize, acked: &mut Acked) {
+    let mut clients: Vec<TestClient> = ids
+        .iter()
+        .map(|&id| TestClient::connect(e.test_port(id).unwrap()).unwrap())
+        .collect();
+    for i in 0..count {
+        let (key, value) = (format!("{prefix}{i}"), format!("value-{prefix}{i}"));
+        let n = i % clients.len();
+        clients[n]
+            .set(&key, &value)
+            .unwrap_or_else(|err| panic!("{key} on node {}: {err:#}", ids[n]));
+        acked.insert(key, value);
+    }
+}
+
+/// Every acknowledged key holds its value on node `id`, after a `SYNC` there.
+fn assert_has_all(e: &Ensemble, id: u64, acked: &Acked) {
+    let zxid = retry(Duration::from_secs(20), || e.sync(id))
+        .unwrap_or_else(|err| panic!("SYNC on node {id}: {err:#}\n{}", e.log_tails(&[id])));
+    let mut c = TestClient::connect(e.test_port(id).unwrap()).unwrap();
+    let missing: Vec<(&String, Option<String>)> = acked
+        .iter()
+        .map(|(k, v)| (k, v, c.get(k).unwrap()))
+        .filter(|(_, v, got)| got.as_deref() != Some(v.as_str()))
+        .map(|(k, _, got)| (k, got))
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "node {id} (synced at {zxid:#x}) lacks acknowledged writes (first 10, with what it holds): {missing:?}"
+    );
+}
+
+/// Retry `f` until it succeeds or `within` passes; the last error otherwise.
+fn retry<T>(within: Duration, mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let deadline = Instant::now() + within;
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// Waits until every listed node reports the same digest after a `SYNC`; returns it.
+fn assert_digests_agree(e: &Ensemble, ids: &[u64]) -> Digest {
+    let mut last = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        last = ids
+            .iter()
+            .map(|&id| {
+                e.sync(id)
+                    .and_then(|_| e.digest(id))
+                    .map_err(|e| e.to_string())
+            })
+            .collect::<Vec<_>>();
+        if let Some(Ok(first)) = last.first()
+            && last.iter().all(|d| d.as_ref() == Ok(first))
+        {
+            return *first;
+        }
+        thread::sleep(Duration::from_millis(200));
+    }
+    panic!(
+        "digests of {ids:?} never agreed: {last:?}\n{}",
+        e.log_tails(ids)
+    );
+}
+
+/// A thread writing unique keys round-robin over `ports` until stopped, recording every `OK`.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Acked>>,
+    handle: thread::JoinHandle<u64>,
+}
+
+impl Writer {
+    fn start(ports: Vec<u16>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Acked::new()));
+        let (s, a) = (Arc::clone(&stop), Arc::clone(&acked));
+        let handle = thread::spawn(move || {
+            let mut clients: Vec<Option<TestClient>> = ports.iter().map(|_| None).collect();
+            let mut attempts = 0u64;
+            let mut i = 0usize;
+            while !s.load(Ordering::SeqCst) {
+                let n = i % ports.len();
+                let (key, value) = (format!("stream{i}"), format!("v{i}-via{n}"));
+                i += 1;
+                attempts += 1;
+                if clients[n].is_none() {
+                    clients[n] = TestClient::connect_timeout(ports[n], Duration::from_secs(3)).ok();
+                }
+                let Some(c) = clients[n].as_mut() else {
+                    thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                match c.set(&key, &value) {
+                    Ok(_) => {
+                        a.lock().unwrap().insert(key, value);
+                    }
+                    Err(_) => {
+                        // Not serving, timed out or gone: this write is unacknowledged
+                        // (it may or may not be applied); start over on a fresh connection.
+                        clients[n] = None;
+                        thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            }
+            attempts
+        });
+        Self {
+            stop,
+            acked,
+            handle,
+        }
+    }
+
+    fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// Waits until at least `n` writes were acknowledged.
+    fn wait_for(&self, n: usize, within: Duration, e: &Ensemble, ids: &[u64]) {
+        let deadline = Instant::now() + within;
+        while self.acked_count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} writes acknowledged within {within:?}\n{}",
+                self.acked_count(),
+                e.log_tails(ids)
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(self) -> (Acked, u64) {
+        self.stop.store(true, Ordering::SeqCst);
+        let attempts = self.handle.join().unwrap();
+        let acked = self.acked.lock().unwrap().clone();
+        (acked, attempts)
+    }
+}
+
+#[test]
+fn process_leader_kill9_during_writes_loses_no_acknowledged_write() {
+    let mut e = start(3);
+    let all = [1, 2, 3];
+    let leader = e.wait_for_single_leader(&all, ELECT).unwrap();
+    let ports: Vec<u16> = all.iter().map(|&id| e.test_port(id).unwrap()).collect();
+    let writer = Writer::start(ports);
+    writer.wait_for(40, Duration::from_secs(20), &e, &all);
+
+    e.kill9(leader);
+    let before_kill = writer.acked_count();
+    let survivors: Vec<u64> = all.iter().copied().filter(|&id| id != leader).collect();
+    let second = e.wait_for_single_leader(&survivors, ELECT).unwrap();
+    assert_ne!(second, leader);
+    // The stream goes on through the new leader.
+    writer.wait_for(before_kill + 30, Duration::from_secs(20), &e, &survivors);
+    let (acked, attempts) = writer.stop();
+    assert!(acked.len() >= before_kill + 30, "{} acked", acked.len());
+    eprintln!(
+        "{} of {attempts} writes acknowledged, {before_kill} before the kill",
+        acked.len()
+    );
+
+    for &id in &survivors {
+        assert_has_all(&e, id, &acked);
+    }
+    assert_digests_agree(&e, &survivors);
+
+    e.start_node(leader).unwrap();
+    assert_eq!(e.wait_for_single_leader(&all, ELECT).unwrap(), second);
+    assert_has_all(&e, leader, &acked);
+    let d = assert_digests_agree(&e, &all);
+    assert!(d.keys as usize >= acked.len(), "{d:?}");
+}
+
+/// Writes through every node, stops the whole ensemble with `stop`, restarts it: every
+/// acknowledged write is back on every node and the digests agree.
+fn stop_all_and_restart(stop: impl Fn(&mut Ensemble, u64)) {
+    let mut e = start(3);
+    let all = [1, 2, 3];
+    e.wait_for_single_leader(&all, ELECT).unwrap();
+    let mut acked = Acked::new();
+    write_all(&e, &all, "before", 60, &mut acked);
+    let before = assert_digests_agree(&e, &all);
+    // The last write was acknowledged just now: stop at once.
+    write_all(&e, &all, "last", 1, &mut acked);
+    for id in all {
+        stop(&mut e, id);
+    }
+    for id in all {
+        e.start_node(id).unwrap();
+    }
+    e.wait_for_single_leader(&all, ELECT).unwrap();
+    for id in all {
+        assert_has_all(&e, id, &acked);
+    }
+    let after = assert_digests_agree(&e, &all);
+    assert_eq!(after.keys as usize, acked.len(), "{after:?}");
+    assert!(after.zxid > before.zxid, "{before:?} -> {after:?}");
+
+    // And the restarted ensemble takes new writes.
+    write_all(&e, &all, "after", 6, &mut acked);
+    for id in all {
+        assert_has_all(&e, id, &acked);
+    }
+}
+
+#[test]
+fn process_all_nodes_kill9_then_restart_keep_every_acknowledged_write() {
+    stop_all_and_restart(|e, id| e.kill9(id));
+}
+
+#[test]
+fn process_all_nodes_sigterm_then_restart_keep_every_acknowledged_write() {
+    stop_all_and_restart(|e, id| {
+        assert!(
+            e.terminate(id).unwrap(),
+            "node {id} exits cleanly on SIGTERM"
+        );
+    });
+}
+
+/// A follower is down while `behind` writes happen; it comes back with everything. Returns
+/// whether it installed a snapshot from the leader to get there.
+fn follower_down_for(behind: usize) -> bool {
+    let mut e = start(3);
+    let all = [1, 2, 3];
+    let leader = e.wait_for_single_leader(&all, ELECT).unwrap();
+    let follower = all.iter().copied().find(|&id| id != leader).unwrap();
+    let up: Vec<u64> = all.iter().copied().filter(|&id| id != follower).collect();
+    let mut acked = Acked::new();
+    write_all(&e, &all, "early", 5, &mut acked);
+    assert_has_all(&e, follower, &acked);
+
+    e.kill9(follower);
+    let snapshots_before = e.snapshots(follower).unwrap();
+    write_all(&e, &up, "missed", behind, &mut acked);
+    e.start_node(follower).unwrap();
+    assert_eq!(e.wait_for_single_leader(&all, ELECT).unwrap(), leader);
+    assert_has_all(&e, follower, &acked);
+    assert_digests_agree(&e, &all);
+
+    let new_snapshots: Vec<String> = e
+        .snapshots(follower)
+        .unwrap()
+        .difference(&snapshots_before)
+        .cloned()
+        .collect();
+    let logged = e.installed_snapshot(follower);
+    assert_eq!(
+        !new_snapshots.is_empty(),
+        logged,
+        "a snapshot file appears exactly when the log says a SNAP was installed: {new_snapshots:?}"
+    );
+    // Keeps working afterwards.
+    write_all(&e, &all, "later", 3, &mut acked);
+    assert_has_all(&e, follower, &acked);
+    logged
+}
+
+#[test]
+fn process_follower_briefly_down_catches_up_by_diff() {
+    assert!(
+        !follower_down_for(50),
+        "50 txns behind with a {WINDOW}-txn window: a DIFF, not a SNAP"
+    );
+}
+
+#[test]
+fn process_follower_long_down_catches_up_by_snap() {
+    assert!(
+        follower_down_for(WINDOW + 50),
+        "{} txns behind with a {WINDOW}-txn window: a SNAP",
+        WINDOW + 50
+    );
+}
+
+#[test]
+fn process_test_port_answers_garbage_with_err_and_keeps_serving() {
+    let mut e = start(3);
+    let all = [1, 2, 3];
+    e.wait_for_single_leader(&all, ELECT).unwrap();
+    let port = e.test_port(1).unwrap();
+    let mut c = TestClient::connect(port).unwrap();
+
+    // Malformed requests: ERR, and the connection stays usable.
+    for bad in [
+        "",
+        "FOO",
+        "set k v",
+        "SET",
+        "SET onlykey",
+        "SET  v",
+        "GET",
+        "GET a b",
+        "SYNC now",
+        "DIGEST x",
+    ] {
+        let reply = c.request(bad).unwrap();
+        assert!(reply.starts_with("ERR"), "{bad:?} -> {reply:?}");
+    }
+    c.send_raw(b"\xff\xfe\x00garbage\n").unwrap();
+    assert!(c.read_line().unwrap().starts_with("ERR"));
+    c.send_raw(b"GET nothing\r\n").unwrap();
+    assert_eq!(c.read_line().unwrap(), "NONE");
+    assert!(c.set("k", "a value with spaces").unwrap() > 0);
+    assert_eq!(c.get("k").unwrap().as_deref(), Some("a value with spaces"));
+
+    // An overlong line (over 64 KiB): ERR or a plain close, then the connection is closed.
+    let mut long = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    long.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut line = b"SET big ".to_vec();
+    line.resize(70 * 1024, b'x');
+    line.push(b'\n');
+    let _ = long.write_all(&line); // the server may close before reading it all
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut long, &mut rest);
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(
+        rest.is_empty() || rest == "ERR line too long\n",
+        "overlong line -> {rest:?}"
+    );
+
+    // Half a request, then gone; connected and closed at once; many connections at once.
+    let mut half = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    half.write_all(b"SET half").unwrap();
+    drop(half);
+    drop(TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let mut many: Vec<TestClient> = (0..200)
+        .map(|_| TestClient::connect(port).unwrap())
+        .collect();
+    for m in &mut many {
+        m.send_raw(b"GET k\n").unwrap();
+    }
+    for m in &mut many {
+        assert_eq!(m.read_line().unwrap(), "VALUE a value with spaces");
+    }
+    drop(many);
+
+    // The server still serves, and so do the others.
+    assert!(e.is_running(1));
+    assert_eq!(c.get("k").unwrap().as_deref(), Some("a value with spaces"));
+    let mut acked = Acked::from([("k".to_string(), "a value with spaces".to_string())]);
+    write_all(&e, &all, "after", 6, &mut acked);
+    for id in all {
+        assert_has_all(&e, id, &acked);
+    }
+    assert_digests_agree(&e, &all);
+}
