@@ -19,6 +19,7 @@ use zk_transport::{PeerId, Transport};
 use zk_transport_tcp::{PeerAddrs, TcpBackend, TcpConfig};
 use zk_zab::driver::{Driver, DriverConfig};
 use zk_zab::proto::{self, server::Phase, server::ServerConfig};
+use zk_zab::snapshot::PurgeConfig;
 
 /// Run the server described by `config` until a stop signal.
 pub async fn run(config: Config) -> Result<()> {
@@ -146,6 +147,10 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
     driver_config.log.force_sync = config.force_sync;
     driver_config.snap_count = config.snap_count;
     driver_config.server.committed_log_window = config.committed_log_window;
+    driver_config.purge = PurgeConfig {
+        snap_retain_count: config.snap_retain_count,
+        purge_interval_hours: config.purge_interval_hours,
+    };
     let kv = SharedKv::new();
     let (driver, client) = match Driver::open(driver_config, tx.clone(), rx, kv.clone()) {
         Ok(opened) => opened,

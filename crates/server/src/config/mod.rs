@@ -174,6 +174,11 @@ pub struct Config {
     /// in memory to bring a learner up to date with a DIFF; a learner further behind gets a
     /// SNAP. ZooKeeper fixes this at 500 (its `commitLogCount`); tests lower it to reach SNAP.
     pub committed_log_window: usize,
+    /// `autopurge.snapRetainCount`: snapshots kept by the purge (at least 3).
+    pub snap_retain_count: usize,
+    /// `autopurge.purgeInterval`: hours between purges of old snapshots and the log segments
+    /// only they needed (0, the default, turns purging off).
+    pub purge_interval_hours: u64,
     /// What was accepted but deserves the operator's attention (unknown keys, keys without
     /// effect yet).
     pub warnings: Vec<String>,

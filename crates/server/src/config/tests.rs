@@ -139,7 +139,7 @@ fn missing_required_keys_are_named() {
 
 #[test]
 fn unknown_and_not_yet_effective_keys_warn_with_their_line() {
-    let text = format!("{THREE}autopurge.purgeInterval=1\nfrobnicate=yes\n");
+    let text = format!("{THREE}preAllocSize=1\nfrobnicate=yes\n");
     let c = parse_with(&text, "1").unwrap();
     assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     assert!(c.warnings[0].contains(":10") && c.warnings[0].contains("no effect"));
@@ -249,4 +249,23 @@ fn zk_rs_test_port_and_committed_log_window() {
         let m = message(parse_with(&format!("{THREE}{bad}\n"), "1").unwrap_err());
         assert!(m.contains(at), "{bad}: {m}");
     }
+}
+
+#[test]
+fn autopurge_keys() {
+    let c = parse_with(THREE, "1").unwrap();
+    assert_eq!((c.snap_retain_count, c.purge_interval_hours), (3, 0));
+    let c = parse_with(
+        &format!("{THREE}autopurge.snapRetainCount=5\nautopurge.purgeInterval=24\n"),
+        "1",
+    )
+    .unwrap();
+    assert_eq!((c.snap_retain_count, c.purge_interval_hours), (5, 24));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let c = parse_with(&format!("{THREE}autopurge.snapRetainCount=1\n"), "1").unwrap();
+    assert_eq!(c.snap_retain_count, 3);
+    assert!(c.warnings[0].contains("below the minimum"));
+    let m =
+        message(parse_with(&format!("{THREE}autopurge.purgeInterval=daily\n"), "1").unwrap_err());
+    assert!(m.contains("zoo.cfg:10 (autopurge.purgeInterval)"), "{m}");
 }

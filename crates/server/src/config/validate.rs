@@ -11,8 +11,6 @@ use std::time::Duration;
 
 /// ZooKeeper keys that are accepted but do nothing in zk-rs yet.
 const NO_EFFECT_YET: &[&str] = &[
-    "autopurge.snapRetainCount",
-    "autopurge.purgeInterval",
     "preAllocSize",
     "globalOutstandingLimit",
     "jute.maxbuffer",
@@ -103,6 +101,8 @@ pub(crate) fn build(
     let mut snap_count: u64 = 100_000;
     let mut test_client_port: Option<u16> = None;
     let mut committed_log_window: usize = 500;
+    let mut snap_retain_count: usize = 3;
+    let mut purge_interval_hours: u64 = 0;
 
     for e in entries {
         if let Some(first) = seen.insert(e.key.as_str(), e.line) {
@@ -166,6 +166,17 @@ pub(crate) fn build(
                         ));
                     }
                 }
+            }
+            "autopurge.snapRetainCount" => {
+                snap_retain_count = ctx.number(e, "a number of snapshots")?;
+                if snap_retain_count < 3 {
+                    // ZooKeeper raises it to 3 as well; say so rather than silently.
+                    warnings.push(format!("{}:{}: autopurge.snapRetainCount={snap_retain_count} is below the minimum; 3 snapshots are kept", path.display(), e.line));
+                    snap_retain_count = 3;
+                }
+            }
+            "autopurge.purgeInterval" => {
+                purge_interval_hours = ctx.number(e, "a number of hours (0 turns purging off)")?
             }
             "snapCount" => {
                 snap_count = ctx.number(e, "a number of transactions")?;
@@ -333,6 +344,8 @@ pub(crate) fn build(
         snap_count,
         test_client_port,
         committed_log_window,
+        snap_retain_count,
+        purge_interval_hours,
         warnings,
     })
 }
