@@ -45,7 +45,7 @@ use std::io;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};
 use zk_election::ServerState;
-use zk_election::driver::{EpochStore, FileEpochStore};
+use zk_election::driver::{EpochStore, Epochs, FileEpochStore};
 use zk_transport::{Inbound, Transport};
 
 /// Everything [`Driver::open`] needs besides the transport and the state machine.
@@ -194,11 +194,12 @@ impl<T: Transport, R: Inbound, SM: StateMachine + 'static> Driver<T, R, SM> {
     ) -> Result<(Self, ClientHandle), DriverError> {
         let data_dir = config.data_dir.clone();
         let log_dir = config.data_log_dir.clone();
-        let epochs = FileEpochStore::open(&data_dir).map_err(|source| DriverError::EpochFiles {
-            path: data_dir.clone(),
-            source,
-        })?;
-        let e = epochs.load().map_err(|source| DriverError::EpochFiles {
+        let mut epochs =
+            FileEpochStore::open(&data_dir).map_err(|source| DriverError::EpochFiles {
+                path: data_dir.clone(),
+                source,
+            })?;
+        let e = repair_epochs(&mut epochs).map_err(|source| DriverError::EpochFiles {
             path: data_dir.clone(),
             source,
         })?;
@@ -331,4 +332,25 @@ impl<T: Transport, R: Inbound, SM: StateMachine + 'static> Driver<T, R, SM> {
             .run(self.config.server, self.start, self.inbound, self.client_rx)
             .await
     }
+}
+
+/// Loads the epochs, raising `acceptedEpoch` to `currentEpoch` when it is lower.
+///
+/// The protocol always persists an epoch as accepted before it becomes current, so
+/// `accepted >= current` holds unless a file was lost or restored from elsewhere
+/// (ZOOKEEPER-1653 is the crash-time variant, which atomic writes rule out here). Raising
+/// `acceptedEpoch` is the safe repair: this server then refuses to acknowledge any epoch it
+/// may already have been part of, while ZooKeeper refuses to start at all.
+fn repair_epochs(store: &mut FileEpochStore) -> io::Result<Epochs> {
+    let mut e = store.load()?;
+    if e.accepted < e.current {
+        tracing::warn!(
+            accepted = e.accepted,
+            current = e.current,
+            "acceptedEpoch is below currentEpoch (a lost or replaced file): raising it to currentEpoch"
+        );
+        store.save_accepted(e.current)?;
+        e.accepted = e.current;
+    }
+    Ok(e)
 }

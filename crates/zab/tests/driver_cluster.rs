@@ -536,3 +536,29 @@ async fn open_fails_with_the_path_and_the_cause() {
     assert!(text.contains("log.0000000000000001"), "{text}");
     assert!(text.contains(&log_dir.display().to_string()), "{text}");
 }
+
+/// ZOOKEEPER-1653: epoch files that disagree must not stop start-up or weaken the epoch
+/// rule. A leftover temp file from a crash mid-write is ignored (the old value stands), and
+/// an `acceptedEpoch` below `currentEpoch` is raised to it before anything is acknowledged.
+#[tokio::test(flavor = "current_thread")]
+async fn zookeeper_1653_inconsistent_epoch_files_are_repaired_on_open() {
+    let c = Cluster::new(500, 1000);
+    let data_dir = c.root.path().join("data1");
+    let mut store = FileEpochStore::open(&data_dir).unwrap();
+    store.save_current(7).unwrap();
+    store.save_accepted(3).unwrap();
+    std::fs::write(data_dir.join("currentEpoch.tmp"), b"garbage from a crash").unwrap();
+    let mut server = ServerConfig::new(IDS[0], c.verifier.clone());
+    server.tick = Duration::from_millis(100);
+    let cfg = DriverConfig::new(server, data_dir.clone(), c.root.path().join("log1"));
+    let (transport, inbound) = c.net.start(IDS[0], ChannelSpecs::default());
+    let sm = Recorder {
+        inner: KvStateMachine::new(),
+        seen: Arc::default(),
+    };
+    let (_driver, client) = Driver::open(cfg, transport, inbound, sm).unwrap();
+    let epochs = FileEpochStore::open(&data_dir).unwrap().load().unwrap();
+    assert_eq!((epochs.accepted, epochs.current), (7, 7));
+    let status = client.status().borrow().clone();
+    assert_eq!((status.accepted_epoch, status.current_epoch), (7, 7));
+}

@@ -8,7 +8,7 @@
 //! client write must then be applied by every server.
 //!
 //! `SIM_SEED=n` replays one seed (and prints its tail); `SIM_SEEDS=n` sets how many seeds each
-//! configuration runs. By default 1,050 seeds run in all (400 + 200 + 200 + 100 + 150).
+//! configuration runs. By default 2,000 seeds run in all (800 + 400 + 400 + 150 + 250).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -102,19 +102,19 @@ fn ids(v: &[u64]) -> Vec<PeerId> {
 #[test]
 fn three_voters() {
     let v = QuorumVerifier::majority(ids(&[1, 2, 3]), []).unwrap();
-    run_seeds("3 voters", v, 400);
+    run_seeds("3 voters", v, 800);
 }
 
 #[test]
 fn five_voters() {
     let v = QuorumVerifier::majority(ids(&[1, 2, 3, 4, 5]), []).unwrap();
-    run_seeds("5 voters", v, 200);
+    run_seeds("5 voters", v, 400);
 }
 
 #[test]
 fn three_voters_one_observer() {
     let v = QuorumVerifier::majority(ids(&[1, 2, 3]), ids(&[4])).unwrap();
-    run_seeds("3 voters + 1 observer", v, 200);
+    run_seeds("3 voters + 1 observer", v, 400);
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn hierarchical_with_weight_zero_and_observer() {
     run_seeds(
         "hierarchical 3 groups, weight-0 server 6, observer 7",
         v,
-        100,
+        150,
     );
 }
 
@@ -142,5 +142,5 @@ fn three_voters_slow_disks_small_window() {
         durable_max_ms: 200,
         ..Params::default()
     };
-    run_seeds_with("3 voters, slow disks, window 2", v, params, 150);
+    run_seeds_with("3 voters, slow disks, window 2", v, params, 250);
 }
