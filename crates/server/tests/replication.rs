@@ -390,3 +390,85 @@ fn process_test_port_answers_garbage_with_err_and_keeps_serving() {
     }
     assert_digests_agree(&e, &all);
 }
+
+/// A tmpfs of a fixed size, unmounted (lazily) on drop. Mounting needs root, which CI has.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a {size} tmpfs at {} needs root",
+            dir.display()
+        );
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A server whose transaction log runs out of space stops, as ZooKeeper does on an
+/// unrecoverable log error, and says why; the rest of the ensemble keeps committing and
+/// nothing acknowledged is lost.
+#[test]
+fn process_full_disk_stops_that_server_and_the_others_keep_serving() {
+    let mut e = start(3);
+    let leader = e.wait_for_single_leader(&[1, 2, 3], ELECT).unwrap();
+    let victim = (1..=3).find(|&id| id != leader).unwrap();
+    let others: Vec<u64> = (1..=3).filter(|&id| id != victim).collect();
+    // Move the victim's transaction log to a 256 KiB disk.
+    e.kill9(victim);
+    let small = e.dir.path().join("small-disk");
+    let _disk = Tmpfs::mount(&small, "256k");
+    let mut cfg = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&e.node(victim).config)
+        .unwrap();
+    writeln!(cfg, "dataLogDir={}", small.display()).unwrap();
+    drop(cfg);
+    e.start_node(victim).unwrap();
+    e.wait_for_single_leader(&[1, 2, 3], ELECT).unwrap();
+    // 8 KiB values fill the small disk after about thirty writes.
+    let value = "x".repeat(8 * 1024);
+    let mut acked = Acked::new();
+    let mut client = TestClient::connect(e.test_port(leader).unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 0;
+    while e.is_running(victim) {
+        assert!(
+            Instant::now() < deadline,
+            "node {victim} kept running with a full log disk after {i} writes\n{}",
+            e.log_tails(&[victim])
+        );
+        let key = format!("big{i}");
+        client
+            .set(&key, &value)
+            .unwrap_or_else(|err| panic!("{key}: {err:#}"));
+        acked.insert(key, value.clone());
+        i += 1;
+    }
+    let log = std::fs::read_to_string(&e.node(victim).log).unwrap();
+    assert!(
+        log.contains("No space left on device"),
+        "node {victim} stopped without naming the full disk:\n{}",
+        e.log_tails(&[victim])
+    );
+    write_all(&e, &others, "after", 10, &mut acked);
+    for &id in &others {
+        assert_has_all(&e, id, &acked);
+    }
+    assert_digests_agree(&e, &others);
+}
