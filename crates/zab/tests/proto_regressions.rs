@@ -528,3 +528,38 @@ fn zk1277_counter_exhaustion_starts_a_new_epoch() {
     ws.push(w);
     everyone_has(&mut s, &ws);
 }
+
+/// A learner whose registration fails on the peer path (here: the connection is reset before
+/// LEADERINFO arrives, as a proxy or sidecar can do, three times in a row) retries at once:
+/// all three failures together cost less than one `initLimit`.
+#[test]
+fn registration_failures_on_the_peer_path_are_retried_promptly() {
+    let params = Params::default();
+    let init_limit_ms = u64::from(params.init_limit) * params.tick_ms;
+    let mut s = ensemble("register-retry", 3, params);
+    let l = s.leader().unwrap();
+    commit(&mut s, l);
+    let f = others(&s, l)[0];
+    s.crash(f);
+    let drops = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let counter = drops.clone();
+    s.drop_rules.push(Box::new(move |_, to, m| {
+        if to == f && matches!(m, Message::LeaderInfo { .. }) && counter.get() < 3 {
+            counter.set(counter.get() + 1);
+            return true;
+        }
+        false
+    }));
+    let booted = s.now;
+    s.boot(f);
+    let rejoined = wait(&mut s, init_limit_ms, |s| s.converged());
+    assert_eq!(drops.get(), 3, "the three LEADERINFOs were cut");
+    assert!(
+        rejoined,
+        "after 3 failed registrations the learner was not serving within one initLimit ({init_limit_ms} ms)"
+    );
+    let took = s.now - booted;
+    assert!(took < init_limit_ms, "rejoined after {took} ms");
+    let w = commit(&mut s, f);
+    assert!(s.has_applied(f, &w));
+}
