@@ -1,6 +1,5 @@
-//! Timings of snapshot capture and copy-on-write at 100k nodes. Ignored by default
-//! (timings are not assertions); run with `cargo test -p zk-datatree --release --test scale
-//! -- --ignored --nocapture`.
+//! Timings of snapshot capture and copy-on-write at 100k nodes (a measurement, not a test):
+//! `cargo run --release -p zk-datatree --example snapshot_scale`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Instant;
@@ -10,9 +9,7 @@ use zk_datatree::{Acl, CreateKind, CreateTxn, DataTree, TxnKind, TxnRecord};
 use zk_zab::state_machine::StateMachine;
 use zk_zab::txn::Txn;
 
-#[test]
-#[ignore = "timing report, not a test"]
-fn snapshot_costs_at_100k_nodes() {
+fn main() {
     let mut tree = DataTree::new();
     let mut zxid = 0u64;
     let mut create = |tree: &mut DataTree, path: String| {
