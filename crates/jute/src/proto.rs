@@ -38,9 +38,7 @@ impl Record for ConnectRequest {
         self.time_out.encode(out);
         self.session_id.encode(out);
         self.passwd.encode(out);
-        if let Some(ro) = self.read_only {
-            ro.encode(out);
-        }
+        write_trailing_flag(self.read_only, out);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -50,11 +48,7 @@ impl Record for ConnectRequest {
             time_out: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: Bytes::decode(r)?,
-            read_only: if r.remaining() == 0 {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
+            read_only: read_trailing_flag(r)?,
         })
     }
 }
@@ -86,9 +80,7 @@ impl Record for ConnectResponse {
         self.time_out.encode(out);
         self.session_id.encode(out);
         self.passwd.encode(out);
-        if let Some(ro) = self.read_only {
-            ro.encode(out);
-        }
+        write_trailing_flag(self.read_only, out);
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -97,11 +89,7 @@ impl Record for ConnectResponse {
             time_out: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: Bytes::decode(r)?,
-            read_only: if r.remaining() == 0 {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
+            read_only: read_trailing_flag(r)?,
         })
     }
 }
@@ -210,5 +198,21 @@ record! {
     pub struct WhoAmIResponse {
         /// One entry per authenticated identity.
         pub client_info: Vec<ClientInfo>,
+    }
+}
+
+/// The optional trailing `bool readOnly` of the connect handshake: old clients omit it.
+fn read_trailing_flag(r: &mut Reader<'_>) -> Result<Option<bool>, DecodeError> {
+    if r.remaining() == 0 {
+        Ok(None)
+    } else {
+        r.read_bool().map(Some)
+    }
+}
+
+/// Write the trailing `readOnly` flag exactly when the peer's handshake had one.
+fn write_trailing_flag(flag: Option<bool>, out: &mut BytesMut) {
+    if let Some(ro) = flag {
+        ro.encode(out);
     }
 }
