@@ -175,15 +175,26 @@ impl Server {
                     },
                 );
                 match l.epoch {
+                    _ if accepted_epoch > u64::from(u32::MAX) => {
+                        // A damaged epoch file on that server: no epoch can ever follow it,
+                        // so serve without it instead of stepping down for it.
+                        l.sessions.remove(&from);
+                        tracing::warn!(peer = %from, accepted_epoch, "learner reports an epoch beyond 32 bits: not accepted");
+                    }
+                    Some(epoch) if accepted_epoch > epoch && observer => {
+                        // An observer does not decide epochs; it retries with the next leader.
+                        l.sessions.remove(&from);
+                        tracing::info!(peer = %from, accepted_epoch, epoch, "observer accepted a later epoch: not synced");
+                    }
                     Some(epoch) if accepted_epoch > epoch => {
                         // It can never ack our epoch; a new election will pick a larger one.
                         self.lose(now, "a learner accepted a later epoch");
                     }
                     Some(epoch) => self.send(from, Message::LeaderInfo { new_epoch: epoch }),
                     None => {
-                        if !observer {
-                            l.infos.insert(from, accepted_epoch);
-                        }
+                        // Observers do not count towards the quorum, but their accepted
+                        // epochs raise the new one, as in ZooKeeper's getEpochToPropose.
+                        l.infos.insert(from, accepted_epoch);
                         self.maybe_choose_epoch(now);
                     }
                 }
@@ -279,8 +290,7 @@ impl Server {
         let mine = (self.current_epoch, self.hist.last());
         let last = self.hist.last();
         let Some(l) = self.leader() else { return };
-        let Some(epoch) = l.epoch else { return };
-        if l.syncing || !verifier.contains_quorum(l.epoch_acks.keys()) {
+        if l.epoch.is_none() || l.syncing || !verifier.contains_quorum(l.epoch_acks.keys()) {
             return;
         }
         if l.epoch_acks.values().any(|&theirs| theirs > mine) {
@@ -295,8 +305,10 @@ impl Server {
             .filter(|(_, s)| s.stage == Stage::AckedEpoch)
             .map(|(p, _)| *p)
             .collect();
-        self.current_epoch = epoch;
-        self.actions.push_back(Action::PersistCurrentEpoch(epoch));
+        // `currentEpoch` is written only once this leader's own history is durable (in
+        // `self_newleader_ack`), as a learner does on NEWLEADER: written earlier, a crash
+        // could leave a higher currentEpoch over a shorter log, and that server would win the
+        // next election and truncate committed txns (the leader-side twin of ZOOKEEPER-4643).
         self.self_newleader_ack();
         for p in ready {
             self.start_sync(now, p);
@@ -304,15 +316,20 @@ impl Server {
         self.maybe_establish(now);
     }
 
-    /// The leader's own NEWLEADER ack counts once its history is durable.
+    /// The leader's own NEWLEADER step, in the learner's order: once its history up to the
+    /// sync point is durable, persist `currentEpoch`, then count its own ack.
     fn self_newleader_ack(&mut self) {
         let me = self.cfg.me;
         let durable = self.durable;
-        if let Some(l) = self.leader()
-            && l.syncing
-            && durable >= l.sync_point
-        {
-            l.newleader_acks.insert(me);
+        let Some(l) = self.leader() else { return };
+        if !l.syncing || durable < l.sync_point || l.newleader_acks.contains(&me) {
+            return;
+        }
+        let Some(epoch) = l.epoch else { return };
+        l.newleader_acks.insert(me);
+        if self.current_epoch != epoch {
+            self.current_epoch = epoch;
+            self.actions.push_back(Action::PersistCurrentEpoch(epoch));
         }
     }
 
@@ -412,9 +429,16 @@ impl Server {
 
     fn maybe_establish(&mut self, now: Millis) {
         let verifier = self.cfg.verifier.clone();
+        let me = self.cfg.me;
         let Some(l) = self.leader() else { return };
         let Some(epoch) = l.epoch else { return };
-        if l.established || !l.syncing || !verifier.contains_quorum(&l.newleader_acks) {
+        // The leader's own ack (history durable, currentEpoch written) comes first, as in
+        // ZooKeeper; followers' acks alone must not establish it.
+        if l.established
+            || !l.syncing
+            || !l.newleader_acks.contains(&me)
+            || !verifier.contains_quorum(&l.newleader_acks)
+        {
             return;
         }
         l.established = true;

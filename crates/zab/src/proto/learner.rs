@@ -150,6 +150,12 @@ impl Server {
                     }
                     return;
                 }
+                if new_epoch > u64::from(u32::MAX) {
+                    // No leader proposes such an epoch (zxids hold 32 bits of it); persisting
+                    // it would make every later leader look stale to this server.
+                    self.lose(now, "LEADERINFO with an epoch beyond 32 bits: ignored");
+                    return;
+                }
                 let counted = if new_epoch > self.accepted_epoch {
                     self.accepted_epoch = new_epoch;
                     self.actions

@@ -514,6 +514,13 @@ impl Sim {
                     ));
                 }
                 st.current = e;
+                // The NEWLEADER order, for leaders and learners alike: every txn of an
+                // earlier epoch is durable before currentEpoch moves past it.
+                if st.pending.iter().any(|t| t.zxid < make_zxid(e as u32, 0)) {
+                    self.fail(&format!(
+                        "{id} persisted currentEpoch {e} with earlier-epoch txns not durable"
+                    ));
+                }
             }
             Action::Deliver { txn } => {
                 let n = self.nodes.get_mut(&id).unwrap();
