@@ -65,12 +65,6 @@ fn everyone_has(s: &mut Sim, ws: &[Bytes]) {
     }
 }
 
-/// ZOOKEEPER-1154/1156: the most up-to-date server (an uncommitted txn of its own) is absent
-/// while the others elect and commit; when it rejoins it is truncated exactly: its
-
-/// Review: the new leader persists currentEpoch at the epoch quorum, before its own history
-/// (a committed txn it holds only as a pending append) is durable; a crash then leaves it
-/// with a high currentEpoch and a short log, and FLE prefers it: the committed txn is lost.
 /// Run `ms` of simulated time, whatever happens.
 fn run_until_quiet(s: &mut Sim, ms: u64) {
     let t = s.now + ms;
