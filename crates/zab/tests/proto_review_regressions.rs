@@ -216,3 +216,32 @@ fn leaderinfo_epoch_beyond_32_bits_is_refused() {
         s.ids().iter().all(|&i| s.has_applied(i, &w))
     }));
 }
+
+/// A forged ACK far beyond anything proposed (a faulty peer) must not count for proposals
+/// made later: while neither follower can make anything durable (so neither acks), the
+/// leader commits nothing on its own ack plus the forged one.
+#[test]
+fn forged_ack_beyond_the_log_does_not_commit_later_proposals() {
+    let mut s = ensemble("forged-ack", 3, Params::default());
+    let l = s.leader().unwrap();
+    commit(&mut s, l);
+    let f = others(&s, l);
+    let frame = Message::Ack { zxid: u64::MAX }.encode();
+    s.input(
+        l,
+        Input::Frame {
+            peer: f[0],
+            channel: Channel::Quorum,
+            frame,
+        },
+    );
+    for &x in &f {
+        s.hold_durable.insert(x);
+    }
+    let w = s.write(l);
+    let committed = wait(&mut s, 500, |s| s.has_applied(l, &w));
+    assert!(
+        !committed,
+        "the leader committed a txn that no follower acknowledged"
+    );
+}

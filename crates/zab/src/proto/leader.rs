@@ -148,6 +148,7 @@ impl Server {
 
     pub(super) fn leader_message(&mut self, now: Millis, from: PeerId, m: Message) {
         let voter = self.is_voter(from);
+        let last_logged = self.hist.last();
         let Some(l) = self.leader() else { return };
         if let Some(s) = l.sessions.get_mut(&from) {
             s.last_heard = now;
@@ -237,8 +238,10 @@ impl Server {
                         }
                     }
                     Stage::Synced if !s.observer && zxid > make_zxid(epoch as u32, 0) => {
+                        // An ACK can only cover what this leader proposed: a bogus huge one
+                        // must not count for proposals not made yet.
                         let a = l.acks.entry(from).or_insert(0);
-                        *a = (*a).max(zxid);
+                        *a = (*a).max(zxid.min(last_logged));
                         self.try_commit(now);
                     }
                     // An ACK before the NEWLEADER ACK (ZOOKEEPER-4685), or a stale one:
