@@ -245,3 +245,34 @@ fn forged_ack_beyond_the_log_does_not_commit_later_proposals() {
         "the leader committed a txn that no follower acknowledged"
     );
 }
+
+/// A leader answering far more syncs than were asked (a faulty peer) cannot grow a
+/// learner's memory without bound: past the limit the learner leaves the session, and the
+/// ensemble recovers.
+#[test]
+fn unasked_sync_answers_are_bounded() {
+    let mut s = ensemble("syncdone-flood", 3, Params::default());
+    let l = s.leader().unwrap();
+    let f = others(&s, l)[0];
+    for id in 0..=65_536u64 {
+        let frame = Message::SyncDone { id, zxid: u64::MAX }.encode();
+        s.input(
+            f,
+            Input::Frame {
+                peer: l,
+                channel: Channel::Quorum,
+                frame,
+            },
+        );
+        if s.server(f).unwrap().status().phase != Phase::Broadcast {
+            break;
+        }
+    }
+    assert_ne!(
+        s.server(f).unwrap().status().phase,
+        Phase::Broadcast,
+        "the flood was absorbed"
+    );
+    converge(&mut s);
+    commit(&mut s, l);
+}

@@ -27,6 +27,10 @@ use zk_election::Millis;
 use zk_election::fle;
 use zk_transport::PeerId;
 
+/// Answered syncs a learner holds until it has applied far enough; a bound against a
+/// faulty leader (a driver queues at most a few thousand client requests).
+const MAX_WAITING_SYNCS: usize = 65_536;
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
     Connecting,
@@ -269,9 +273,13 @@ impl Server {
             Message::UpToDate if stage == Stage::Broadcast => {}
             Message::Ping => self.send(leader, Message::Ping),
             Message::SyncDone { id, zxid } => {
-                if let Some(l) = self.learner() {
-                    l.syncs.push((id, zxid));
+                let Some(l) = self.learner() else { return };
+                if l.syncs.len() >= MAX_WAITING_SYNCS {
+                    // Far more than a driver's client queue can have asked for.
+                    self.lose(now, "the leader answered more syncs than were asked");
+                    return;
                 }
+                l.syncs.push((id, zxid));
                 self.check_syncs();
             }
             other => {
