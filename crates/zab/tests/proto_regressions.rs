@@ -8,73 +8,12 @@
 mod proto_common;
 
 use bytes::Bytes;
+use proto_common::script::*;
 use proto_common::{Params, Sim};
 use zk_election::{QuorumVerifier, ServerState};
 use zk_transport::{Channel, PeerId};
 use zk_zab::proto::{Action, Input, Message, Phase};
 use zk_zab::txn::{counter_of, epoch_of, make_zxid};
-
-fn ensemble(name: &str, n: u64, params: Params) -> Sim {
-    let ids: Vec<PeerId> = (1..=n).map(PeerId).collect();
-    let v = QuorumVerifier::majority(ids, []).unwrap();
-    let mut s = Sim::new(7, name, v, params);
-    s.boot_all();
-    assert!(s.run_until(10_000, |s| s.converged()), "no initial leader");
-    s
-}
-
-fn run_for(s: &mut Sim, ms: u64) {
-    let t = s.now + ms;
-    s.run_until(t, |_| false);
-}
-
-fn wait(s: &mut Sim, ms: u64, cond: impl FnMut(&Sim) -> bool) -> bool {
-    let t = s.now + ms;
-    s.run_until(t, cond)
-}
-
-fn alive(s: &Sim) -> Vec<PeerId> {
-    s.ids().into_iter().filter(|&i| s.alive(i)).collect()
-}
-
-/// Write at `at` and wait until every live server applied it.
-fn commit(s: &mut Sim, at: PeerId) -> Bytes {
-    let w = s.write(at);
-    let ok = wait(s, 5_000, |s| alive(s).iter().all(|&i| s.has_applied(i, &w)));
-    if !ok {
-        s.fail(&format!("write {w:?} at {at} not applied everywhere"));
-    }
-    w
-}
-
-fn stored(s: &Sim, id: PeerId, w: &Bytes) -> bool {
-    let st = &s.nodes[&id].store;
-    st.snap.iter().chain(st.log.iter()).any(|t| t.data == *w)
-}
-
-fn epoch(s: &Sim, id: PeerId) -> u64 {
-    s.server(id).unwrap().status().current_epoch
-}
-
-fn others(s: &Sim, id: PeerId) -> Vec<PeerId> {
-    s.ids().into_iter().filter(|&i| i != id).collect()
-}
-
-fn converge(s: &mut Sim) {
-    if !wait(s, 20_000, |s| s.converged()) {
-        s.fail("no convergence");
-    }
-}
-
-fn everyone_has(s: &mut Sim, ws: &[Bytes]) {
-    for id in s.ids() {
-        for w in ws {
-            if !s.has_applied(id, w) {
-                s.fail(&format!("{id} lost committed write {w:?}"));
-            }
-        }
-    }
-}
 
 /// ZOOKEEPER-1154/1156: the most up-to-date server (an uncommitted txn of its own) is absent
 /// while the others elect and commit; when it rejoins it is truncated exactly: its

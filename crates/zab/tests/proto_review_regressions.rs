@@ -7,69 +7,11 @@
 mod proto_common;
 
 use bytes::Bytes;
+use proto_common::script::*;
 use proto_common::{Params, Sim};
 use zk_election::{QuorumVerifier, ServerState};
 use zk_transport::{Channel, PeerId};
 use zk_zab::proto::{Input, Message, Phase};
-
-fn ensemble(name: &str, n: u64, params: Params) -> Sim {
-    let ids: Vec<PeerId> = (1..=n).map(PeerId).collect();
-    let v = QuorumVerifier::majority(ids, []).unwrap();
-    let mut s = Sim::new(7, name, v, params);
-    s.boot_all();
-    assert!(s.run_until(10_000, |s| s.converged()), "no initial leader");
-    s
-}
-
-fn wait(s: &mut Sim, ms: u64, cond: impl FnMut(&Sim) -> bool) -> bool {
-    let t = s.now + ms;
-    s.run_until(t, cond)
-}
-
-fn alive(s: &Sim) -> Vec<PeerId> {
-    s.ids().into_iter().filter(|&i| s.alive(i)).collect()
-}
-
-/// Write at `at` and wait until every live server applied it.
-fn commit(s: &mut Sim, at: PeerId) -> Bytes {
-    let w = s.write(at);
-    let ok = wait(s, 5_000, |s| alive(s).iter().all(|&i| s.has_applied(i, &w)));
-    if !ok {
-        s.fail(&format!("write {w:?} at {at} not applied everywhere"));
-    }
-    w
-}
-
-fn stored(s: &Sim, id: PeerId, w: &Bytes) -> bool {
-    let st = &s.nodes[&id].store;
-    st.snap.iter().chain(st.log.iter()).any(|t| t.data == *w)
-}
-
-fn others(s: &Sim, id: PeerId) -> Vec<PeerId> {
-    s.ids().into_iter().filter(|&i| i != id).collect()
-}
-
-fn converge(s: &mut Sim) {
-    if !wait(s, 20_000, |s| s.converged()) {
-        s.fail("no convergence");
-    }
-}
-
-fn everyone_has(s: &mut Sim, ws: &[Bytes]) {
-    for id in s.ids() {
-        for w in ws {
-            if !s.has_applied(id, w) {
-                s.fail(&format!("{id} lost committed write {w:?}"));
-            }
-        }
-    }
-}
-
-/// Run `ms` of simulated time, whatever happens.
-fn run_until_quiet(s: &mut Sim, ms: u64) {
-    let t = s.now + ms;
-    s.run_until(t, |_| false);
-}
 
 /// Frames that would let a new leader complete a sync with anyone.
 fn sync_frame(m: &Message) -> bool {
@@ -113,7 +55,7 @@ fn new_leader_persists_current_epoch_only_after_its_history_is_durable() {
             .is_some_and(|x| x.status().state == ServerState::Leading)),
         "b leads"
     );
-    run_until_quiet(&mut s, 3_000);
+    run_for(&mut s, 3_000);
     assert_eq!(
         s.nodes[&b].store.current, e0,
         "b persisted the new currentEpoch over a history that is not durable"
@@ -151,7 +93,7 @@ fn reelected_leader_persists_current_epoch_only_after_its_own_proposal_is_durabl
     for &x in &f {
         s.reset_link(a, x);
     }
-    run_until_quiet(&mut s, 5_000);
+    run_for(&mut s, 5_000);
     assert_eq!(
         s.nodes[&a].store.current, e0,
         "a persisted the new currentEpoch before its own proposal was durable"

@@ -23,6 +23,8 @@
     unreachable_pub
 )]
 
+pub mod script;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
