@@ -45,7 +45,9 @@ use std::io;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};
 use zk_election::ServerState;
-use zk_election::driver::{EpochStore, Epochs, FileEpochStore};
+use zk_election::driver::{
+    ACCEPTED_EPOCH_FILE, CURRENT_EPOCH_FILE, EpochStore, Epochs, FileEpochStore,
+};
 use zk_transport::{Inbound, Transport};
 
 /// Everything [`Driver::open`] needs besides the transport and the state machine.
@@ -250,6 +252,12 @@ impl<T: Transport, R: Inbound, SM: StateMachine + 'static> Driver<T, R, SM> {
             }
             prev = txn.zxid;
         }
+        let e = epochs_for_data(&mut epochs, &data_dir, e, prev.max(base)).map_err(|source| {
+            DriverError::EpochFiles {
+                path: data_dir.clone(),
+                source,
+            }
+        })?;
         tracing::info!(
             server = %config.server.me,
             snapshot = format_args!("{base:#x}"),
@@ -348,6 +356,37 @@ fn repair_epochs(store: &mut FileEpochStore) -> io::Result<Epochs> {
             accepted = e.accepted,
             current = e.current,
             "acceptedEpoch is below currentEpoch (a lost or replaced file): raising it to currentEpoch"
+        );
+        store.save_accepted(e.current)?;
+        e.accepted = e.current;
+    }
+    Ok(e)
+}
+
+/// Epoch files that are missing while the data directory holds transactions are derived
+/// from the newest one, as ZooKeeper does, instead of being read as 0: with epoch 0 this
+/// server would vote as if it held nothing of later epochs and could lose an election it
+/// must win. Files that exist are kept as they are.
+fn epochs_for_data(
+    store: &mut FileEpochStore,
+    data_dir: &std::path::Path,
+    mut e: Epochs,
+    newest: Zxid,
+) -> io::Result<Epochs> {
+    let data_epoch = u64::from(crate::txn::epoch_of(newest));
+    let missing = |name: &str| !data_dir.join(name).exists();
+    if missing(CURRENT_EPOCH_FILE) && data_epoch > e.current {
+        tracing::warn!(
+            epoch = data_epoch,
+            "currentEpoch file missing: derived from the newest transaction"
+        );
+        store.save_current(data_epoch)?;
+        e.current = data_epoch;
+    }
+    if missing(ACCEPTED_EPOCH_FILE) && e.current > e.accepted {
+        tracing::warn!(
+            epoch = e.current,
+            "acceptedEpoch file missing: derived from currentEpoch"
         );
         store.save_accepted(e.current)?;
         e.accepted = e.current;

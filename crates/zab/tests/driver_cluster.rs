@@ -562,3 +562,38 @@ async fn zookeeper_1653_inconsistent_epoch_files_are_repaired_on_open() {
     let status = client.status().borrow().clone();
     assert_eq!((status.accepted_epoch, status.current_epoch), (7, 7));
 }
+
+/// Epoch files lost while the log holds transactions of epoch 2 (a restored data directory):
+/// the epochs are derived from the newest transaction, not read as 0.
+#[tokio::test(flavor = "current_thread")]
+async fn missing_epoch_files_are_derived_from_the_newest_transaction() {
+    use zk_zab::log::TxnLog;
+    use zk_zab::snapshot::SnapshotStore;
+    use zk_zab::txn::make_zxid;
+    let c = Cluster::new(500, 1000);
+    let data_dir = c.root.path().join("data1");
+    let log_dir = c.root.path().join("log1");
+    let store = SnapshotStore::open(&data_dir).unwrap();
+    store.save(&mut *KvStateMachine::new().snapshot()).unwrap();
+    let (mut log, _) = TxnLog::open(&log_dir, LogOptions::default()).unwrap();
+    log.append(&[
+        Txn::new(make_zxid(2, 1), &b"set a 1"[..]),
+        Txn::new(make_zxid(2, 2), &b"set b 2"[..]),
+    ])
+    .unwrap();
+    log.sync().unwrap();
+    drop(log);
+    let mut server = ServerConfig::new(IDS[0], c.verifier.clone());
+    server.tick = Duration::from_millis(100);
+    let cfg = DriverConfig::new(server, data_dir.clone(), log_dir);
+    let (transport, inbound) = c.net.start(IDS[0], ChannelSpecs::default());
+    let sm = Recorder {
+        inner: KvStateMachine::new(),
+        seen: Arc::default(),
+    };
+    let (_driver, client) = Driver::open(cfg, transport, inbound, sm).unwrap();
+    let epochs = FileEpochStore::open(&data_dir).unwrap().load().unwrap();
+    assert_eq!((epochs.accepted, epochs.current), (2, 2));
+    let status = client.status().borrow().clone();
+    assert_eq!((status.accepted_epoch, status.current_epoch), (2, 2));
+}

@@ -84,6 +84,20 @@ fn sync_dir(dir: &Path) -> Result<(), LogError> {
         .map_err(|e| io_err("fsync directory", dir, e))
 }
 
+/// Fsyncs every segment and the directory; returns how many fsyncs that took.
+fn sync_segments(dir: &Path, segments: &[Segment], force_sync: bool) -> Result<u64, LogError> {
+    if !force_sync {
+        return Ok(0);
+    }
+    for seg in segments {
+        File::open(&seg.path)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| io_err("fsync", &seg.path, e))?;
+    }
+    sync_dir(dir)?;
+    Ok(segments.len() as u64 + 1)
+}
+
 /// Offset just past the last non-zero byte of `buf` at or after `from`, or `from`.
 fn nonzero_end(buf: &[u8], from: usize) -> usize {
     buf[from..]
@@ -277,6 +291,10 @@ impl TxnLog {
         }
         recovery.last_zxid = prev;
         recovery.segments = segments.len();
+        // What was read back may still sit only in the page cache (a process killed between
+        // write and fsync, or a failed fsync before a restart): make it durable before
+        // reporting it so, or a learner could acknowledge NEWLEADER over it.
+        let fsyncs = sync_segments(&dir, &segments, opts.force_sync)?;
         let mut log = Self {
             dir,
             opts,
@@ -286,7 +304,7 @@ impl TxnLog {
             last_zxid: prev,
             durable_zxid: prev,
             failed: None,
-            fsyncs: 0,
+            fsyncs,
         };
         log.open_active()?;
         Ok((log, recovery))

@@ -143,7 +143,6 @@ impl SnapshotStore {
     pub fn open(dir: impl AsRef<Path>) -> Result<Self, SnapshotError> {
         let dir = dir.as_ref().to_owned();
         fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        let mut removed = false;
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
             let name = entry.file_name();
@@ -152,12 +151,11 @@ impl SnapshotStore {
                 let path = entry.path();
                 warn!(path = %path.display(), "removing temp file of an interrupted snapshot");
                 fs::remove_file(&path).map_err(io_err(&path))?;
-                removed = true;
             }
         }
-        if removed {
-            sync_dir(&dir)?;
-        }
+        // Always: a snapshot renamed into place just before a crash, whose directory fsync
+        // never ran, must not be trusted until the rename itself is durable.
+        sync_dir(&dir)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 dir,
