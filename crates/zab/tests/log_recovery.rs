@@ -394,3 +394,23 @@ fn records_read_back_on_open_are_fsynced_before_they_count_as_durable() {
         log.fsyncs()
     );
 }
+
+/// A zeroed length field inside a segment before the last does not silently end that
+/// segment early (which would drop records 4..=7 without a word): it is corruption.
+#[test]
+fn a_zero_length_inside_an_earlier_segment_is_corruption_not_an_end() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 20);
+    let first = dir.path().join("log.0000000000000001");
+    let at = HEADER + 3 * REC;
+    let mut data = fs::read(&first).unwrap();
+    data[at as usize..at as usize + 4].fill(0);
+    fs::write(&first, &data).unwrap();
+    let (result, _) = open_capturing(dir.path());
+    match result.unwrap_err() {
+        LogError::Corrupt {
+            segment, offset, ..
+        } => assert_eq!((segment, offset), (first, at)),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}

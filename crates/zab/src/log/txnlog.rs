@@ -205,6 +205,16 @@ impl TxnLog {
             let last_good = records.last().map_or(prev, |r| r.zxid);
             // What, if anything, must be cut at `end`.
             let cut_reason = match stop {
+                // A segment before the last was fsynced whole before the next one began: it
+                // cannot have a torn tail, so anything after its end marker is damage.
+                Stop::End if !is_last && nonzero_end(&buf, end) > end => {
+                    return Err(corrupt(
+                        end,
+                        "the records end here (zero length) but data follows, in a segment \
+                         before the last"
+                            .to_owned(),
+                    ));
+                }
                 Stop::End if !is_last => None,
                 Stop::End => {
                     let garbage_end = nonzero_end(&buf, end);
