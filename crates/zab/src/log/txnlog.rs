@@ -553,7 +553,6 @@ impl TxnLog {
     }
 
     fn truncate_inner(&mut self, zxid: Zxid) -> Result<(), LogError> {
-        let mut removed = false;
         while let Some(seg) = self.segments.last() {
             if seg.first <= zxid {
                 break;
@@ -561,11 +560,12 @@ impl TxnLog {
             self.active = None;
             fs::remove_file(&seg.path).map_err(|e| io_err("remove", &seg.path, e))?;
             self.segments.pop();
-            removed = true;
-        }
-        if removed && self.opts.force_sync {
-            sync_dir(&self.dir)?;
-            self.fsyncs += 1;
+            // One directory fsync per unlink, newest first: unlinks are not ordered among
+            // themselves, and a crash must leave a prefix of the log, never a hole.
+            if self.opts.force_sync {
+                sync_dir(&self.dir)?;
+                self.fsyncs += 1;
+            }
         }
         self.open_active()?;
         let (Some(seg), Some(active)) = (self.segments.last_mut(), self.active.as_mut()) else {
@@ -603,9 +603,20 @@ impl TxnLog {
                 .seek(SeekFrom::Start(cut))
                 .map_err(|e| io_err("seek", path, e))?;
             active.written = cut;
-            active.dirty = true;
             seg.end = cut;
             seg.last = last;
+            // The cut changed the file's blocks, not only its data: a full fsync, so the
+            // truncated records cannot come back on any filesystem.
+            if self.opts.force_sync {
+                active
+                    .file
+                    .sync_all()
+                    .map_err(|e| io_err("fsync", path, e))?;
+                self.fsyncs += 1;
+                active.dirty = false;
+            } else {
+                active.dirty = true;
+            }
         }
         self.sync_active()
     }
