@@ -151,35 +151,21 @@ fn prepare_errors_match_zookeeper() {
     let mut l = Leader::new();
     l.create("/a", CreateMode::Persistent, 1);
     let e = |l: &mut Leader, r| l.run(r, 1).unwrap_err();
-    assert_eq!(
-        e(&mut l, create_req("/a", b"", CreateMode::Persistent)),
-        ErrorCode::NODE_EXISTS
-    );
-    assert_eq!(
-        e(&mut l, create_req("/", b"", CreateMode::Persistent)),
-        ErrorCode::NODE_EXISTS
-    );
-    assert_eq!(
-        e(&mut l, create_req("/x/y", b"", CreateMode::Persistent)),
-        ErrorCode::NO_NODE
-    );
-    assert_eq!(
-        e(&mut l, create_req("a", b"", CreateMode::Persistent)),
-        ErrorCode::BAD_ARGUMENTS
-    );
-    assert_eq!(
-        e(&mut l, create_req("/a/", b"", CreateMode::Persistent)),
-        ErrorCode::BAD_ARGUMENTS
-    );
-    assert_eq!(
-        e(&mut l, create_req("/a/.", b"", CreateMode::Persistent)),
-        ErrorCode::BAD_ARGUMENTS
-    );
-    // The server looks the parent up before validating the whole path, as ZooKeeper does.
-    assert_eq!(
-        e(&mut l, create_req("/a/./b", b"", CreateMode::Persistent)),
-        ErrorCode::NO_NODE
-    );
+    // The server looks the parent up before validating the whole path, as ZooKeeper does:
+    // hence NoNode, not BadArguments, for "/a/./b".
+    let cases = [
+        ("/a", ErrorCode::NODE_EXISTS),
+        ("/", ErrorCode::NODE_EXISTS),
+        ("/x/y", ErrorCode::NO_NODE),
+        ("a", ErrorCode::BAD_ARGUMENTS),
+        ("/a/", ErrorCode::BAD_ARGUMENTS),
+        ("/a/.", ErrorCode::BAD_ARGUMENTS),
+        ("/a/./b", ErrorCode::NO_NODE),
+    ];
+    for (path, want) in cases {
+        let got = e(&mut l, create_req(path, b"", CreateMode::Persistent));
+        assert_eq!(got, want, "create {path}");
+    }
     let mut no_acl = create_req("/b", b"", CreateMode::Persistent);
     if let Request::Create { acl, .. } = &mut no_acl {
         acl.clear();
