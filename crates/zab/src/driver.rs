@@ -34,13 +34,12 @@ pub use client::{ClientError, ClientHandle};
 
 use crate::log::{CommitOptions, Durability, GroupCommit, LogError, LogOptions, TxnLog};
 use crate::proto::server::{Phase, ServerConfig, StartState, Status};
-use crate::proto::sync::follows;
 use crate::snapshot::{
     PurgeConfig, PurgeTask, RecoveryError, SnapshotError, SnapshotStore, SnapshotTrigger,
     Snapshotter, init_if_empty, recover_from,
 };
 use crate::state_machine::{RestoreError, StateMachine};
-use crate::txn::{Txn, Zxid};
+use crate::txn::{Txn, Zxid, follows};
 use std::io;
 use std::path::PathBuf;
 use tokio::sync::{mpsc, watch};

@@ -23,6 +23,15 @@ pub fn make_zxid(epoch: u32, counter: u32) -> Zxid {
     (u64::from(epoch) << 32) | u64::from(counter)
 }
 
+/// Whether `next` may directly follow `prev` in a log: the next counter of the same epoch,
+/// or the first (counter 1) of a later epoch. Gaps are refused everywhere a log is read or
+/// extended (ZOOKEEPER-4925 rejects discontinuous proposals).
+pub fn follows(prev: Zxid, next: Zxid) -> bool {
+    let (pe, pc) = (epoch_of(prev), counter_of(prev));
+    let (ne, nc) = (epoch_of(next), counter_of(next));
+    (ne == pe && pc.checked_add(1) == Some(nc)) || (ne > pe && nc == 1)
+}
+
 /// One transaction: its position in the total order and its opaque payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Txn {

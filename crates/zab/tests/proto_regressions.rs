@@ -176,10 +176,7 @@ fn zk3642_leader_crash_between_snap_and_newleader() {
     s.crash(f2);
     s.boot(f2);
     s.boot(l);
-    converge(&mut s);
-    let nl = s.leader().unwrap();
-    ws.push(commit(&mut s, nl));
-    everyone_has(&mut s, &ws);
+    recover_and_check(&mut s, &mut ws);
 }
 
 /// ZOOKEEPER-3911/3023: synced txns must be durable on the learners before the NEWLEADER
@@ -264,10 +261,7 @@ fn zk4643_crash_before_synced_txns_durable() {
     s.crash(f1);
     s.hold_durable.clear();
     s.boot(f1);
-    converge(&mut s);
-    let nl = s.leader().unwrap();
-    ws.push(commit(&mut s, nl));
-    everyone_has(&mut s, &ws);
+    recover_and_check(&mut s, &mut ws);
 }
 
 /// ZOOKEEPER-4646: followers crash right after their NEWLEADER ACK, the new leader having

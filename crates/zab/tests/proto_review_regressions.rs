@@ -65,10 +65,7 @@ fn new_leader_persists_current_epoch_only_after_its_history_is_durable() {
     s.drop_rules.clear();
     s.boot(a);
     s.boot(b);
-    converge(&mut s);
-    let nl = s.leader().unwrap();
-    ws.push(commit(&mut s, nl));
-    everyone_has(&mut s, &ws);
+    recover_and_check(&mut s, &mut ws);
 }
 
 /// The same for a leader re-elected after a brief quorum loss while its own proposal is
@@ -102,10 +99,7 @@ fn reelected_leader_persists_current_epoch_only_after_its_own_proposal_is_durabl
     s.hold_durable.clear();
     s.drop_rules.clear();
     s.boot(a);
-    converge(&mut s);
-    let nl = s.leader().unwrap();
-    ws.push(commit(&mut s, nl));
-    everyone_has(&mut s, &ws);
+    recover_and_check(&mut s, &mut ws);
 }
 
 /// One LEADERINFO with an epoch beyond 32 bits (a faulty peer) is refused, not persisted,

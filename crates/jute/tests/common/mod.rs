@@ -1,4 +1,4 @@
-//! Shared test helpers: a SplitMix64 generator and random values of every record.
+//! Shared test helpers: a seeded generator and random values of every record.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,27 +9,21 @@
 
 use bytes::Bytes;
 use zk_jute::*;
+use zk_transport::rng::SeededRng;
 
-/// SplitMix64, so failures replay from a seed.
-pub struct Rng(u64);
+/// The project's seeded generator with the helpers these tests use, so failures replay
+/// from a seed.
+pub struct Rng(SeededRng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(SeededRng::new(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     pub fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next_u64() % n as u64) as usize
-        }
+        self.0.below(n as u64) as usize
     }
     pub fn bool(&mut self) -> bool {
         self.next_u64() & 1 == 1

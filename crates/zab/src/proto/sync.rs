@@ -16,7 +16,7 @@
 //!   learner's last zxid is beyond the leader's last, that is the leader's last zxid;
 //! - when that point is below the window: **SNAP**.
 
-use crate::txn::{Txn, Zxid, counter_of, epoch_of};
+use crate::txn::{Txn, Zxid};
 use std::collections::VecDeque;
 
 /// How the leader brings one learner up to its history.
@@ -36,15 +36,7 @@ pub enum SyncPlan {
     Snap,
 }
 
-/// Whether `next` may directly follow `prev` in a log: the next counter of the same epoch, or
-/// the first txn of a later epoch (ZOOKEEPER-4925 rejects discontinuous proposals).
-pub fn follows(prev: Zxid, next: Zxid) -> bool {
-    if epoch_of(next) == epoch_of(prev) {
-        counter_of(next) == counter_of(prev).wrapping_add(1) && counter_of(next) != 0
-    } else {
-        epoch_of(next) > epoch_of(prev) && counter_of(next) == 1
-    }
-}
+pub use crate::txn::follows;
 
 /// The tail of a server's log kept in memory. See the [module docs](self).
 #[derive(Clone, Debug, Default)]

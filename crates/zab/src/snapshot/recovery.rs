@@ -6,7 +6,7 @@ use tracing::info;
 
 use super::store::{SnapshotError, SnapshotStore};
 use crate::state_machine::{RestoreError, StateMachine};
-use crate::txn::{Txn, Zxid, counter_of, epoch_of};
+use crate::txn::{Txn, Zxid, follows};
 
 /// Why recovery refused to start.
 #[derive(Debug, thiserror::Error)]
@@ -100,14 +100,6 @@ pub struct RecoveryOutcome {
     pub replayed: u64,
     /// Log records skipped because the snapshot already contained them.
     pub skipped: u64,
-}
-
-/// Whether `next` is the transaction directly after `prev`: the next counter in the same
-/// epoch, or the first (counter 1) of a later epoch.
-fn follows(prev: Zxid, next: Zxid) -> bool {
-    let (pe, pc) = (epoch_of(prev), counter_of(prev));
-    let (ne, nc) = (epoch_of(next), counter_of(next));
-    (ne == pe && pc.checked_add(1) == Some(nc)) || (ne > pe && nc == 1)
 }
 
 /// Writes the initial snapshot at zxid 0 for a fresh data directory, as ZooKeeper 3.5+

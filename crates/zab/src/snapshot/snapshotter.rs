@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use zk_transport::rng::SeededRng;
 
 use tokio::sync::oneshot;
 use tracing::{error, warn};
@@ -20,7 +21,7 @@ use crate::txn::Zxid;
 #[derive(Clone, Debug)]
 pub struct SnapshotTrigger {
     snap_count: u64,
-    rng: u64,
+    rng: SeededRng,
     threshold: u64,
     since_last: u64,
 }
@@ -42,7 +43,7 @@ impl SnapshotTrigger {
         };
         let mut t = Self {
             snap_count,
-            rng: seed,
+            rng: SeededRng::new(seed),
             threshold: 0,
             since_last: 0,
         };
@@ -81,17 +82,8 @@ impl SnapshotTrigger {
     fn roll(&mut self) {
         let lo = self.snap_count / 2;
         let span = self.snap_count - lo + 1;
-        self.threshold = lo + splitmix64(&mut self.rng) % span;
+        self.threshold = lo + self.rng.below(span);
     }
-}
-
-/// SplitMix64: a tiny, well-mixed deterministic generator.
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The pending result of one background snapshot.

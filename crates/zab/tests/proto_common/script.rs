@@ -67,3 +67,12 @@ pub fn everyone_has(s: &mut Sim, ws: &[Bytes]) {
         }
     }
 }
+
+/// The closing check of a scripted fault: the ensemble converges again, a new write commits
+/// at the new leader, and every write in `ws` (the new one included) is applied everywhere.
+pub fn recover_and_check(s: &mut Sim, ws: &mut Vec<Bytes>) {
+    converge(s);
+    let nl = s.leader().unwrap();
+    ws.push(commit(s, nl));
+    everyone_has(s, ws);
+}
