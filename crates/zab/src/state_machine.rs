@@ -134,6 +134,26 @@ pub trait StateMachine: Send {
     /// Afterwards `last_applied()` is `zxid`. On error the state is unspecified and the
     /// caller must not use it.
     fn restore(&mut self, zxid: Zxid, image: Bytes) -> Result<(), RestoreError>;
+
+    /// Leader only: turns a client request (the payload of a
+    /// [`ClientHandle::write`](crate::driver::ClientHandle::write) here or on a learner)
+    /// into the transaction that will be proposed at `zxid`, as ZooKeeper's
+    /// `PrepRequestProcessor` does. Requests are prepared in zxid order; the state the
+    /// request is checked against must include every earlier prepared transaction, not only
+    /// the applied ones (they may still be in flight). A new epoch (`zxid`'s upper half)
+    /// abandons whatever was prepared and not applied. The default proposes the request
+    /// itself.
+    fn prepare(&mut self, zxid: Zxid, request: Bytes) -> Bytes {
+        let _ = zxid;
+        request
+    }
+
+    /// Leader only: a note sent by a learner (or this server) with
+    /// [`ClientHandle::note_to_leader`](crate::driver::ClientHandle::note_to_leader), such
+    /// as the sessions it kept alive. The default ignores it.
+    fn learner_note(&mut self, from: zk_transport::PeerId, note: Bytes) {
+        let _ = (from, note);
+    }
 }
 
 pub mod testing {

@@ -24,6 +24,7 @@ pub enum ClientError {
 #[derive(Debug)]
 pub(super) enum Request {
     Write(Bytes),
+    Note(Bytes),
     Sync(oneshot::Sender<Result<Zxid, ClientError>>),
 }
 
@@ -56,6 +57,19 @@ impl ClientHandle {
         }
         self.tx
             .try_send(Request::Write(payload.into()))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => ClientError::Busy,
+                mpsc::error::TrySendError::Closed(_) => ClientError::Stopped,
+            })
+    }
+
+    /// Sends an opaque note to the leader's [`StateMachine::learner_note`]
+    /// (crate::state_machine::StateMachine::learner_note), e.g. the sessions this server
+    /// kept alive. Dropped when no leader is in session; [`ClientError::Busy`] when the
+    /// queue is full.
+    pub fn note_to_leader(&self, note: impl Into<Bytes>) -> Result<(), ClientError> {
+        self.tx
+            .try_send(Request::Note(note.into()))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => ClientError::Busy,
                 mpsc::error::TrySendError::Closed(_) => ClientError::Stopped,

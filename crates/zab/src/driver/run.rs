@@ -194,6 +194,7 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
         let now = self.now();
         match req {
             Request::Write(payload) => server.handle(now, Input::Write { payload }),
+            Request::Note(payload) => server.handle(now, Input::NoteToLeader { payload }),
             Request::Sync(reply) => {
                 if self.p.status_tx.borrow().phase != Phase::Broadcast {
                     let _ = reply.send(Err(ClientError::NotServing));
@@ -300,6 +301,12 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
                     }
                 }
                 Action::StateChanged(status) => self.state_changed(status),
+                Action::Prepare { zxid, request } => {
+                    // Answered before anything else reaches the core (the call contract).
+                    let payload = self.p.sm.prepare(zxid, request);
+                    server.handle(self.now(), Input::Prepared { zxid, payload });
+                }
+                Action::LearnerNote { from, payload } => self.p.sm.learner_note(from, payload),
             }
         }
         Ok(())

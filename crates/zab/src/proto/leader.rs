@@ -23,9 +23,9 @@
 use super::message::Message;
 use super::server::{Action, Phase, Role, Server, ServerConfig};
 use super::sync::SyncPlan;
-use crate::txn::{Txn, Zxid, make_zxid};
+use crate::txn::{Txn, Zxid, epoch_of, make_zxid};
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 use zk_election::Millis;
 use zk_election::fle;
@@ -72,6 +72,8 @@ pub(super) struct LeaderState {
     newleader_acks: BTreeSet<PeerId>,
     pub(super) established: bool,
     next_counter: u32,
+    /// Zxids handed out in [`Action::Prepare`] and not yet answered, oldest first.
+    preparing: VecDeque<Zxid>,
     /// Cumulative acks of this epoch's proposals, by voter.
     acks: BTreeMap<PeerId, Zxid>,
     snapshot_requested: bool,
@@ -130,6 +132,7 @@ impl Server {
             newleader_acks: BTreeSet::new(),
             established: false,
             next_counter: 1,
+            preparing: VecDeque::new(),
             acks: BTreeMap::new(),
             snapshot_requested: false,
         });
@@ -250,7 +253,16 @@ impl Server {
                 }
             }
             Message::Ping => {}
-            Message::Request { payload } => self.propose(now, payload),
+            Message::Request { payload } => self.request_prepare(now, payload),
+            Message::Note { payload } => {
+                if l.sessions
+                    .get(&from)
+                    .is_some_and(|s| s.stage == Stage::Synced)
+                {
+                    self.actions
+                        .push_back(Action::LearnerNote { from, payload });
+                }
+            }
             Message::Sync { id } => {
                 if l.established {
                     let zxid = self.applied;
@@ -464,7 +476,8 @@ impl Server {
         self.fle.handle(now, fle::Input::Established { epoch });
     }
 
-    pub(super) fn propose(&mut self, now: Millis, payload: Bytes) {
+    /// Reserves the next zxid for a client request and asks the driver to prepare it.
+    pub(super) fn request_prepare(&mut self, now: Millis, request: Bytes) {
         let limit = self.cfg.counter_limit;
         let Some(l) = self.leader() else { return };
         let Some(epoch) = l.epoch.filter(|_| l.established) else {
@@ -478,6 +491,26 @@ impl Server {
         }
         let zxid = make_zxid(epoch as u32, l.next_counter);
         l.next_counter += 1;
+        l.preparing.push_back(zxid);
+        self.actions.push_back(Action::Prepare { zxid, request });
+    }
+
+    /// Proposes the prepared transaction for the oldest reserved zxid.
+    pub(super) fn propose(&mut self, now: Millis, zxid: Zxid, payload: Bytes) {
+        let Some(l) = self.leader() else {
+            return tracing::debug!("prepared txn dropped: no longer leading");
+        };
+        match l.preparing.front() {
+            Some(&z) if z == zxid => {
+                l.preparing.pop_front();
+            }
+            // A reservation of a leadership this server no longer holds.
+            _ if l.epoch.is_none_or(|e| epoch_of(zxid) != e as u32) => {
+                return tracing::debug!("prepared txn of another epoch dropped");
+            }
+            // The driver broke the call contract; a gap in the zxids is never allowed.
+            _ => return self.lose(now, "prepared transactions answered out of order"),
+        }
         let to: Vec<PeerId> = l
             .forward_set()
             .filter(|(_, s)| !s.observer)

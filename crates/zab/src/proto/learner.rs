@@ -84,6 +84,11 @@ impl LearnerState {
     pub(super) fn registered(&self) -> bool {
         self.stage >= Stage::AwaitUpToDate
     }
+
+    /// In broadcast: the leader's epoch is established.
+    pub(super) fn serving(&self) -> bool {
+        self.stage == Stage::Broadcast
+    }
 }
 
 impl Server {

@@ -108,6 +108,13 @@ pub enum Message {
         /// The transaction.
         txn: Txn,
     },
+    /// Learner → leader: an opaque note for the leader's state machine, such as the
+    /// sessions this learner kept alive (zk-rs code 33; ZooKeeper puts session touches in
+    /// its PING).
+    Note {
+        /// The note.
+        payload: Bytes,
+    },
 }
 
 /// Why a frame could not be decoded.
@@ -151,6 +158,7 @@ mod kind {
     pub(super) const LEADERINFO: u8 = 17;
     pub(super) const ACKEPOCH: u8 = 18;
     pub(super) const SYNCDONE: u8 = 32;
+    pub(super) const NOTE: u8 = 33;
 }
 
 struct Reader<'a> {
@@ -230,6 +238,7 @@ impl Message {
             Self::Sync { .. } => kind::SYNC,
             Self::SyncDone { .. } => kind::SYNCDONE,
             Self::Inform { .. } => kind::INFORM,
+            Self::Note { .. } => kind::NOTE,
         }
     }
 
@@ -271,7 +280,7 @@ impl Message {
             Self::Proposal { txn } | Self::Inform { txn } => put_txn(&mut out, txn),
             Self::NewLeader { epoch } => out.put_u64(*epoch),
             Self::UpToDate | Self::Ping => {}
-            Self::Request { payload } => put_bytes(&mut out, payload),
+            Self::Request { payload } | Self::Note { payload } => put_bytes(&mut out, payload),
             Self::Sync { id } => out.put_u64(*id),
             Self::SyncDone { id, zxid } => {
                 out.put_u64(*id);
@@ -327,6 +336,9 @@ impl Message {
                 zxid: r.u64()?,
             },
             kind::INFORM => Self::Inform { txn: r.txn()? },
+            kind::NOTE => Self::Note {
+                payload: r.bytes()?,
+            },
             other => return Err(DecodeError::Kind(other)),
         };
         if !r.buf.is_empty() {
@@ -384,6 +396,9 @@ mod tests {
             Message::Sync { id: 10 },
             Message::SyncDone { id: 11, zxid: 12 },
             Message::Inform { txn },
+            Message::Note {
+                payload: Bytes::from_static(b"n"),
+            },
         ]
     }
 

@@ -20,7 +20,8 @@
 //!      [`Input::SnapshotTaken`] (the zxid of the last txn the image contains);
 //! 3. sleep until [`Server::poll_timeout`] (or the next event) and feed [`Input::Timeout`].
 //!
-//! Writes ([`Input::Write`]) are proposed by an established leader, forwarded to the leader
+//! Writes ([`Input::Write`]) are prepared and proposed by an established leader
+//! ([`Action::Prepare`], answered at once by [`Input::Prepared`]), forwarded to the leader
 //! by a learner in session, and dropped otherwise (the client retries elsewhere).
 
 use super::leader::LeaderState;
@@ -145,6 +146,22 @@ pub enum Input {
         /// The caller's id for it.
         id: u64,
     },
+    /// The answer to [`Action::Prepare`]: the transaction to propose at `zxid`. It must be
+    /// given right after that action is taken, before any other input, and answers must
+    /// come in the order of the actions.
+    Prepared {
+        /// The zxid named by the [`Action::Prepare`].
+        zxid: Zxid,
+        /// The transaction's payload.
+        payload: Bytes,
+    },
+    /// An opaque note for the leader, e.g. session heartbeats: a learner in broadcast sends
+    /// it to its leader, a leader hands it to itself; both end as [`Action::LearnerNote`]
+    /// at the leader. Dropped when no leader is in session.
+    NoteToLeader {
+        /// The note.
+        payload: Bytes,
+    },
 }
 
 /// Where a server is in ZAB.
@@ -227,6 +244,23 @@ pub enum Action {
     SyncDone {
         /// Its id.
         id: u64,
+    },
+    /// Leader only: turn the client request `request` (from [`Input::Write`], here or
+    /// forwarded by a learner) into the transaction that will get `zxid`, and answer at
+    /// once with [`Input::Prepared`] (ZooKeeper's `PrepRequestProcessor`: the request is
+    /// validated against the state including every earlier proposal).
+    Prepare {
+        /// The zxid the transaction will have.
+        zxid: Zxid,
+        /// The request as the client's server sent it.
+        request: Bytes,
+    },
+    /// Leader only: a note a learner (or this server) sent with [`Input::NoteToLeader`].
+    LearnerNote {
+        /// Who sent it.
+        from: PeerId,
+        /// The note.
+        payload: Bytes,
     },
     /// The role, phase, leader or an epoch changed (the new status).
     StateChanged(Status),
@@ -403,7 +437,7 @@ impl Server {
                 }
             }
             Input::Write { payload } => match &self.role {
-                Role::Leader(_) => self.propose(now, payload),
+                Role::Leader(_) => self.request_prepare(now, payload),
                 Role::Learner(l) if l.registered() => {
                     let to = l.leader;
                     self.send(to, Message::Request { payload });
@@ -417,6 +451,19 @@ impl Server {
                     self.send(to, Message::Sync { id });
                 }
                 _ => tracing::debug!("sync dropped: no leader in session"),
+            },
+            Input::Prepared { zxid, payload } => self.propose(now, zxid, payload),
+            Input::NoteToLeader { payload } => match &self.role {
+                Role::Leader(l) if l.established => {
+                    let from = self.cfg.me;
+                    self.actions
+                        .push_back(Action::LearnerNote { from, payload });
+                }
+                Role::Learner(l) if l.serving() => {
+                    let to = l.leader;
+                    self.send(to, Message::Note { payload });
+                }
+                _ => tracing::debug!("note dropped: no leader in session"),
             },
         }
         self.pump(now);

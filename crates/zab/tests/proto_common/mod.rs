@@ -555,6 +555,16 @@ impl Sim {
                     self.syncs_done += 1;
                 }
             }
+            // The identity preparation: the request is the txn (the call contract: answered
+            // at once, in order).
+            Action::Prepare { zxid, request } => self.input(
+                id,
+                Input::Prepared {
+                    zxid,
+                    payload: request,
+                },
+            ),
+            Action::LearnerNote { .. } => {}
             Action::StateChanged(s) => {
                 self.note(format!(
                     "{id} {:?} {:?} leader {:?} acc {} cur {}",
