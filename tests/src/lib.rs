@@ -9,5 +9,6 @@
 
 pub mod ports;
 pub mod process;
+pub mod zkclient;
 
 pub use process::{Ensemble, EnsembleSpec, NodeProc};

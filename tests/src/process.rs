@@ -2,13 +2,14 @@
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::ports::free_port;
+pub use crate::zkclient::{Digest, TestClient};
 
 /// The shape of an ensemble.
 #[derive(Clone, Debug)]
@@ -21,9 +22,6 @@ pub struct EnsembleSpec {
     pub tick_ms: u64,
     /// Extra `zoo.cfg` lines for every node.
     pub extra: String,
-    /// Whether every node opens zk-rs's test port (`zkrs.testClientPort`, a free port each),
-    /// for [`Ensemble::set`], [`Ensemble::get`], [`Ensemble::sync`] and [`Ensemble::digest`].
-    pub test_port: bool,
 }
 
 impl EnsembleSpec {
@@ -34,7 +32,6 @@ impl EnsembleSpec {
             observers: 0,
             tick_ms: 200,
             extra: String::new(),
-            test_port: true,
         }
     }
 }
@@ -46,8 +43,6 @@ pub struct NodeProc {
     pub id: u64,
     /// Its client port.
     pub client_port: u16,
-    /// Its test port (`zkrs.testClientPort`), when the spec asked for one.
-    pub test_port: Option<u16>,
     /// Its `dataDir`.
     pub data_dir: PathBuf,
     /// Its `zoo.cfg`.
@@ -87,12 +82,8 @@ impl Ensemble {
             let node_dir = dir.path().join(format!("node-{id}"));
             std::fs::create_dir_all(node_dir.join("data"))?;
             std::fs::write(node_dir.join("data/myid"), format!("{id}\n"))?;
-            let test_port = spec.test_port.then(free_port);
-            let test_line = test_port
-                .map(|p| format!("zkrs.testClientPort={p}\n"))
-                .unwrap_or_default();
             let cfg = format!(
-                "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{test_line}{}{servers}",
+                "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{}{servers}",
                 spec.tick_ms,
                 node_dir.join("data").display(),
                 spec.extra,
@@ -102,7 +93,6 @@ impl Ensemble {
             nodes.push(NodeProc {
                 id,
                 client_port: *c,
-                test_port,
                 data_dir: node_dir.join("data"),
                 config,
                 log: node_dir.join("zk-server.log"),
@@ -224,31 +214,25 @@ impl Ensemble {
         )
     }
 
-    /// Node `id`'s test port; fails if the spec did not ask for test ports.
-    pub fn test_port(&self, id: u64) -> Result<u16> {
-        self.node(id)
-            .test_port
-            .with_context(|| format!("node {id} has no test port (EnsembleSpec::test_port)"))
-    }
-
-    /// `SET key value` on node `id`: the zxid once the write is applied there.
+    /// Sets `key` to `value` through node `id`'s client port: the zxid once the write is
+    /// applied there.
     pub fn set(&self, id: u64, key: &str, value: &str) -> Result<u64> {
-        TestClient::connect(self.test_port(id)?)?.set(key, value)
+        TestClient::connect(self.node(id).client_port)?.set(key, value)
     }
 
-    /// `GET key` on node `id` (a local read).
+    /// The value of `key` on node `id` (a local read).
     pub fn get(&self, id: u64, key: &str) -> Result<Option<String>> {
-        TestClient::connect(self.test_port(id)?)?.get(key)
+        TestClient::connect(self.node(id).client_port)?.get(key)
     }
 
-    /// `SYNC` on node `id`: the zxid applied there once it caught up with the leader.
+    /// `sync` on node `id`: the zxid applied there once it caught up with the leader.
     pub fn sync(&self, id: u64) -> Result<u64> {
-        TestClient::connect(self.test_port(id)?)?.sync()
+        TestClient::connect(self.node(id).client_port)?.sync()
     }
 
-    /// `DIGEST` of node `id`'s replicated state.
+    /// The digest of the keys on node `id` (see [`TestClient::digest`]).
     pub fn digest(&self, id: u64) -> Result<Digest> {
-        TestClient::connect(self.test_port(id)?)?.digest()
+        TestClient::connect(self.node(id).client_port)?.digest()
     }
 
     /// The `snapshot.*` files in node `id`'s `dataDir`. A file that appears while the node
@@ -296,118 +280,6 @@ impl Drop for Ensemble {
             }
         }
     }
-}
-
-/// What `DIGEST` reports about a node's replicated state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Digest {
-    /// The last applied zxid.
-    pub zxid: u64,
-    /// How many keys.
-    pub keys: u64,
-    /// A hash of every entry, equal on nodes holding equal entries.
-    pub hash: u64,
-}
-
-/// One connection to a node's test port (`zkrs.testClientPort`): one request line, one
-/// reply line. Replies `ERR ...` come back as errors.
-#[derive(Debug)]
-pub struct TestClient {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl TestClient {
-    /// Connect to `port` on loopback; a reply taking over 15 s is an error.
-    pub fn connect(port: u16) -> Result<Self> {
-        Self::connect_timeout(port, Duration::from_secs(15))
-    }
-
-    /// Connect to `port` on loopback; a reply taking longer than `timeout` is an error (and
-    /// the connection is then out of step: drop it).
-    pub fn connect_timeout(port: u16, timeout: Duration) -> Result<Self> {
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let writer = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-            .with_context(|| format!("connecting to the test port {port}"))?;
-        writer.set_read_timeout(Some(timeout))?;
-        writer.set_nodelay(true)?;
-        let reader = BufReader::new(writer.try_clone()?);
-        Ok(Self { reader, writer })
-    }
-
-    /// Send raw bytes (no newline added).
-    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<()> {
-        self.writer.write_all(bytes)?;
-        Ok(())
-    }
-
-    /// Read one reply line (without the newline); an error at end of stream.
-    pub fn read_line(&mut self) -> Result<String> {
-        let mut line = String::new();
-        if self.reader.read_line(&mut line)? == 0 {
-            bail!("the test port closed the connection");
-        }
-        Ok(line.trim_end_matches(['\r', '\n']).to_string())
-    }
-
-    /// Send `line` and return the reply line as is (`ERR ...` included).
-    pub fn request(&mut self, line: &str) -> Result<String> {
-        self.send_raw(format!("{line}\n").as_bytes())?;
-        self.read_line()
-    }
-
-    fn ok(&mut self, line: &str) -> Result<String> {
-        let reply = self.request(line)?;
-        if reply.starts_with("ERR") {
-            bail!("{line:?}: {reply}");
-        }
-        Ok(reply)
-    }
-
-    /// `SET key value`: the zxid once the write is applied on this node.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<u64> {
-        let reply = self.ok(&format!("SET {key} {value}"))?;
-        parse_ok(&reply)
-    }
-
-    /// `GET key`.
-    pub fn get(&mut self, key: &str) -> Result<Option<String>> {
-        let reply = self.ok(&format!("GET {key}"))?;
-        if reply == "NONE" {
-            return Ok(None);
-        }
-        match reply.strip_prefix("VALUE ") {
-            Some(v) => Ok(Some(v.to_string())),
-            None => bail!("GET {key}: unexpected reply {reply:?}"),
-        }
-    }
-
-    /// `SYNC`.
-    pub fn sync(&mut self) -> Result<u64> {
-        let reply = self.ok("SYNC")?;
-        parse_ok(&reply)
-    }
-
-    /// `DIGEST`.
-    pub fn digest(&mut self) -> Result<Digest> {
-        let reply = self.ok("DIGEST")?;
-        let f: Vec<u64> = reply
-            .split(' ')
-            .map(str::parse)
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("DIGEST: unexpected reply {reply:?}"))?;
-        match f[..] {
-            [zxid, keys, hash] => Ok(Digest { zxid, keys, hash }),
-            _ => bail!("DIGEST: unexpected reply {reply:?}"),
-        }
-    }
-}
-
-fn parse_ok(reply: &str) -> Result<u64> {
-    reply
-        .strip_prefix("OK ")
-        .and_then(|z| z.parse().ok())
-        .with_context(|| format!("unexpected reply {reply:?}"))
 }
 
 /// Send a four-letter word to a client port and read the whole answer.

@@ -1,5 +1,7 @@
-//! The client port: four-letter words now; the ZooKeeper client protocol comes with its issue.
+//! The client port: ZooKeeper's client protocol ([`crate::client::conn`]) and the
+//! four-letter words, told apart by a connection's first four bytes as ZooKeeper does.
 
+use crate::client::{ClientContext, conn};
 use crate::config::Whitelist;
 use crate::fourlw;
 use crate::status::{Counters, Status};
@@ -27,6 +29,8 @@ pub struct ClientPort {
     /// `maxClientCnxns` per client IP (0 = unlimited).
     pub max_per_ip: u32,
     per_ip: Mutex<HashMap<IpAddr, u32>>,
+    /// The client protocol; `None` answers four-letter words only.
+    client: Option<Arc<ClientContext>>,
 }
 
 impl ClientPort {
@@ -35,13 +39,16 @@ impl ClientPort {
         whitelist: Whitelist,
         status: watch::Receiver<Status>,
         max_per_ip: u32,
+        counters: Arc<Counters>,
+        client: Option<Arc<ClientContext>>,
     ) -> Arc<Self> {
         Arc::new(Self {
             whitelist,
             status,
-            counters: Counters::new(),
+            counters,
             max_per_ip,
             per_ip: Mutex::new(HashMap::new()),
+            client,
         })
     }
 
@@ -85,18 +92,18 @@ impl ClientPort {
         }
     }
 
-    async fn connection(&self, mut stream: TcpStream, peer: SocketAddr) {
+    async fn connection(&self, stream: TcpStream, peer: SocketAddr) {
         if !self.admit(peer.ip()) {
             tracing::warn!(%peer, max = self.max_per_ip, "too many connections from this address (maxClientCnxns); closing");
             return;
         }
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
-        self.handle(&mut stream, peer).await;
+        self.handle(stream, peer).await;
         self.counters.connections.fetch_sub(1, Ordering::Relaxed);
         self.release(peer.ip());
     }
 
-    async fn handle(&self, stream: &mut TcpStream, peer: SocketAddr) {
+    async fn handle(&self, mut stream: TcpStream, peer: SocketAddr) {
         let mut first = [0u8; 4];
         match tokio::time::timeout(FIRST_BYTES, stream.read_exact(&mut first)).await {
             Ok(Ok(_)) => {}
@@ -107,11 +114,16 @@ impl ClientPort {
                 return tracing::debug!(%peer, "client sent nothing within {FIRST_BYTES:?}; closing");
             }
         }
-        self.counters.received.fetch_add(1, Ordering::Relaxed);
         let Some(cmd) = fourlw::parse(&first) else {
-            tracing::info!(%peer, "a client-protocol connection: zk-rs does not serve the client protocol yet; closing");
+            match &self.client {
+                Some(ctx) => conn::serve(ctx.clone(), stream, peer, first).await,
+                None => {
+                    tracing::info!(%peer, "a client-protocol connection on a port without it; closing")
+                }
+            }
             return;
         };
+        self.counters.received.fetch_add(1, Ordering::Relaxed);
         let status = self.status.borrow().clone();
         let reply = fourlw::answer(cmd, &self.whitelist, &status, &self.counters);
         tracing::info!(%peer, cmd, "four-letter word");

@@ -1,25 +1,35 @@
-//! One server process: the peer transport, ZAB (election, sync, broadcast, the durable log
-//! and snapshots) replicating the temporary key-value state ([`SharedKv`]), the client port,
-//! and, only when `zkrs.testClientPort` is set, the test port ([`crate::test_port`]), wired
-//! from a validated [`Config`], running until SIGTERM or Ctrl-C.
+//! One server process: the peer transport (an in-memory one for standalone mode, a quorum
+//! of one), ZAB (election, sync, broadcast, the durable log and snapshots) replicating the
+//! data tree, the client port with ZooKeeper's client protocol and four-letter words, and
+//! the session heartbeats, wired from a validated [`Config`], running until SIGTERM or
+//! Ctrl-C.
 
+use crate::client::auth::AuthConfig;
+use crate::client::replica::{ReplicatedTree, TreeOptions};
+use crate::client::sessions::SessionTracker;
+use crate::client::shared::Shared;
+use crate::client::{ClientContext, Limits, heartbeats};
 use crate::client_port::ClientPort;
 use crate::config::{Config, LearnerRole, TransportKind};
-use crate::replicated::SharedKv;
-use crate::status::{Mode, Status};
-use crate::test_port::TestPort;
+use crate::status::{Counters, Mode, Status};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::Instrument;
 use zk_election::quorum::QuorumVerifier;
 use zk_election::vote::ServerState;
-use zk_transport::{PeerId, Transport};
+use zk_transport::mem::MemNetwork;
+use zk_transport::{ChannelSpecs, PeerId, Transport};
 use zk_transport_tcp::{PeerAddrs, TcpBackend, TcpConfig};
 use zk_zab::driver::{Driver, DriverConfig};
 use zk_zab::proto::{self, server::Phase, server::ServerConfig};
 use zk_zab::snapshot::PurgeConfig;
+
+/// How long a new client connection may take to complete its handshake.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Run the server described by `config` until a stop signal.
 pub async fn run(config: Config) -> Result<()> {
@@ -31,19 +41,34 @@ pub async fn run(config: Config) -> Result<()> {
 }
 
 async fn run_inner(config: Config) -> Result<()> {
-    let client = bind_client_port(&config).await?;
-    let (status_tx, status_rx) = watch::channel(Status::looking());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let port = ClientPort::new(config.whitelist.clone(), status_rx, config.max_client_cnxns);
-    let client_task = tokio::spawn(port.serve(client, stop_rx).in_current_span());
-
-    let outcome = match config.my_id {
-        None => standalone(&config, &status_tx).await,
-        Some(me) => ensemble(&config, PeerId(me), status_tx).await,
-    };
-    let _ = stop_tx.send(true);
-    let _ = client_task.await;
-    outcome
+    let listener = bind_client_port(&config).await?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating dataDir {}", config.data_dir.display()))?;
+    match config.my_id {
+        // Standalone is a quorum of one over the same log and snapshots (as in ZooKeeper).
+        None => {
+            let me = PeerId(0);
+            let network = MemNetwork::new();
+            let (tx, rx) = network.start(me, ChannelSpecs::default());
+            let verifier =
+                QuorumVerifier::majority([me], []).context("the standalone quorum of one")?;
+            serve(&config, me, verifier, tx, rx, listener, true).await
+        }
+        Some(me) => {
+            let me = PeerId(me);
+            let verifier = verifier(&config)?;
+            match config.transport {
+                TransportKind::Tcp => {}
+                other => bail!(
+                    "quorum transport '{other}' is not available in this build yet (only tcp); set quorum.transport=tcp or pass --transport tcp"
+                ),
+            }
+            let (tx, rx) = TcpBackend::start(tcp_config(&config, me))
+                .await
+                .context("starting the TCP peer transport")?;
+            serve(&config, me, verifier, tx, rx, listener, false).await
+        }
+    }
 }
 
 async fn bind_client_port(config: &Config) -> Result<TcpListener> {
@@ -64,23 +89,6 @@ async fn bind_client_port(config: &Config) -> Result<TcpListener> {
     })?;
     tracing::info!(%addr, "client port open");
     Ok(listener)
-}
-
-async fn standalone(config: &Config, status: &watch::Sender<Status>) -> Result<()> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating dataDir {}", config.data_dir.display()))?;
-    status.send_replace(Status {
-        mode: Mode::Standalone,
-        serving: true,
-        zxid: 0,
-        leader: None,
-        epoch: 0,
-    });
-    if config.test_client_port.is_some() {
-        tracing::warn!("zkrs.testClientPort is ignored in standalone mode (nothing is replicated)");
-    }
-    tracing::info!("serving in standalone mode");
-    stop_signal().await
 }
 
 /// The voting rule from `server.N`, `group.N` and `weight.N`.
@@ -127,21 +135,21 @@ fn tcp_config(config: &Config, me: PeerId) -> TcpConfig {
     TcpConfig::new(me, peers)
 }
 
-async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) -> Result<()> {
-    let verifier = verifier(config)?;
+/// Runs ZAB over `tx`/`rx` with the replicated data tree, the client port and the
+/// session heartbeats, until a stop signal or a replication failure.
+async fn serve<T: Transport, R: zk_transport::Inbound>(
+    config: &Config,
+    me: PeerId,
+    verifier: QuorumVerifier,
+    tx: T,
+    rx: R,
+    listener: TcpListener,
+    standalone: bool,
+) -> Result<()> {
     let mut server = ServerConfig::new(me, verifier);
     server.tick = config.tick;
     server.init_limit = config.init_limit;
     server.sync_limit = config.sync_limit;
-    match config.transport {
-        TransportKind::Tcp => {}
-        other => bail!(
-            "quorum transport '{other}' is not available in this build yet (only tcp); set quorum.transport=tcp or pass --transport tcp"
-        ),
-    }
-    let (tx, rx) = TcpBackend::start(tcp_config(config, me))
-        .await
-        .context("starting the TCP peer transport")?;
     let mut driver_config =
         DriverConfig::new(server, config.data_dir.clone(), config.data_log_dir.clone());
     driver_config.log.force_sync = config.force_sync;
@@ -151,34 +159,68 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
         snap_retain_count: config.snap_retain_count,
         purge_interval_hours: config.purge_interval_hours,
     };
-    let kv = SharedKv::new();
-    let (driver, client) = match Driver::open(driver_config, tx.clone(), rx, kv.clone()) {
+    let shared = Arc::new(Shared::new());
+    let tracker = Arc::new(Mutex::new(SessionTracker::new()));
+    let tree = ReplicatedTree::new(
+        shared.clone(),
+        tracker.clone(),
+        TreeOptions {
+            extended_types_enabled: config.extended_types_enabled,
+            max_buffer: config.max_buffer,
+        },
+    );
+    let (driver, zab) = match Driver::open(driver_config, tx.clone(), rx, tree) {
         Ok(opened) => opened,
         Err(e) => {
             tx.shutdown().await;
             return Err(anyhow::Error::new(e).context("recovering from the data directories"));
         }
     };
-    let (test_stop_tx, test_stop) = watch::channel(false);
-    let test_port = match config.test_client_port {
-        None => None,
-        Some(port) => {
-            let host = config.client_address.as_deref().unwrap_or("127.0.0.1");
-            match TestPort::bind(host, port, kv, client.clone()).await {
-                Ok(p) => Some(tokio::spawn(p.serve(test_stop).in_current_span())),
-                Err(e) => {
-                    tx.shutdown().await;
-                    return Err(anyhow::Error::new(e).context(format!(
-                        "cannot listen on the test port {host}:{port} (zkrs.testClientPort in {})",
-                        config.path.display()
-                    )));
-                }
-            }
-        }
-    };
-    tracing::info!(transport = %config.transport, "joining the ensemble");
+    let (status_tx, status_rx) = watch::channel(Status::looking());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let counters = Counters::new();
+    let ctx = Arc::new(ClientContext::new(
+        shared.clone(),
+        zab.clone(),
+        status_rx.clone(),
+        Limits {
+            min_session_timeout: config.min_session_timeout,
+            max_session_timeout: config.max_session_timeout,
+            max_buffer: config.max_buffer,
+            connect_timeout: CONNECT_TIMEOUT,
+        },
+        AuthConfig {
+            super_digest: config.super_digest.clone(),
+        },
+        counters.clone(),
+        me.0,
+    ));
+    let port = ClientPort::new(
+        config.whitelist.clone(),
+        status_rx.clone(),
+        config.max_client_cnxns,
+        counters,
+        Some(ctx),
+    );
+    let client_task = tokio::spawn(port.serve(listener, stop_rx.clone()).in_current_span());
+    let beats = tokio::spawn(
+        heartbeats::run(
+            shared,
+            tracker,
+            zab.clone(),
+            status_rx,
+            config.tick,
+            stop_rx,
+        )
+        .in_current_span(),
+    );
+    if standalone {
+        tracing::info!("serving in standalone mode");
+    } else {
+        tracing::info!(transport = %config.transport, "joining the ensemble");
+    }
     let mut driver_task = tokio::spawn(driver.run().in_current_span());
-    let mirror = tokio::spawn(mirror_status(client.status(), status));
+    let mirror = tokio::spawn(mirror_status(zab.status(), status_tx, standalone));
     let result = tokio::select! {
         r = stop_signal() => r,
         r = &mut driver_task => match r {
@@ -187,10 +229,9 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
             Err(e) => Err(anyhow::Error::new(e).context("the replication task failed")),
         },
     };
-    let _ = test_stop_tx.send(true);
-    if let Some(task) = test_port {
-        let _ = task.await;
-    }
+    let _ = stop_tx.send(true);
+    let _ = client_task.await;
+    let _ = beats.await;
     tx.shutdown().await;
     mirror.abort();
     driver_task.abort();
@@ -201,10 +242,15 @@ async fn ensemble(config: &Config, me: PeerId, status: watch::Sender<Status>) ->
 async fn mirror_status(
     mut zab: watch::Receiver<proto::server::Status>,
     status: watch::Sender<Status>,
+    standalone: bool,
 ) {
     loop {
         let s = zab.borrow_and_update().clone();
-        status.send_replace(to_status(&s));
+        let mut mirrored = to_status(&s);
+        if standalone && mirrored.mode == Mode::Leader {
+            mirrored.mode = Mode::Standalone;
+        }
+        status.send_replace(mirrored);
         if zab.changed().await.is_err() {
             return;
         }

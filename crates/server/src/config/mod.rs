@@ -167,9 +167,6 @@ pub struct Config {
     pub force_sync: bool,
     /// `snapCount`: a snapshot after about this many transactions (100000 by default).
     pub snap_count: u64,
-    /// `zkrs.testClientPort` (zk-rs only, off by default): the test-only line protocol of
-    /// [`crate::test_port`], bound on `clientPortAddress` or 127.0.0.1. Never for production.
-    pub test_client_port: Option<u16>,
     /// `zkrs.committedLogWindow` (zk-rs only): how many committed transactions a leader keeps
     /// in memory to bring a learner up to date with a DIFF; a learner further behind gets a
     /// SNAP. ZooKeeper fixes this at 500 (its `commitLogCount`); tests lower it to reach SNAP.
@@ -179,6 +176,23 @@ pub struct Config {
     /// `autopurge.purgeInterval`: hours between purges of old snapshots and the log segments
     /// only they needed (0, the default, turns purging off).
     pub purge_interval_hours: u64,
+    /// `minSessionTimeout` in ms (2 ticks by default).
+    pub min_session_timeout: i32,
+    /// `maxSessionTimeout` in ms (20 ticks by default).
+    pub max_session_timeout: i32,
+    /// `jute.maxbuffer`: the largest client frame accepted (0xfffff by default).
+    pub max_buffer: usize,
+    /// `zookeeper.extendedTypesEnabled` (a Java property in ZooKeeper): TTL nodes allowed.
+    pub extended_types_enabled: bool,
+    /// `zookeeper.DigestAuthenticationProvider.superDigest` (a Java property in ZooKeeper):
+    /// `super:<digest>`; a client authenticating as that user may do anything.
+    pub super_digest: Option<String>,
+    /// `znode.container.checkIntervalMs` (a Java property in ZooKeeper): how often the
+    /// leader looks for empty containers and expired TTL nodes (60 s by default).
+    pub container_check_interval: Duration,
+    /// `znode.container.maxNeverUsedIntervalMs`: a container that never had a child is
+    /// removed after this long; 0 (the default) never removes it.
+    pub container_max_never_used: Duration,
     /// What was accepted but deserves the operator's attention (unknown keys, keys without
     /// effect yet).
     pub warnings: Vec<String>,

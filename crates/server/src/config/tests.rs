@@ -211,32 +211,12 @@ fn force_sync_and_snap_count() {
 }
 
 #[test]
-fn zk_rs_test_port_and_committed_log_window() {
+fn committed_log_window() {
     let c = parse_with(THREE, "1").unwrap();
-    assert_eq!((c.test_client_port, c.committed_log_window), (None, 500));
-    let text = format!("{THREE}zkrs.testClientPort=2191\nzkrs.committedLogWindow=20\n");
-    let c = parse_with(&text, "1").unwrap();
-    assert_eq!(
-        (c.test_client_port, c.committed_log_window),
-        (Some(2191), 20)
-    );
-    assert!(
-        c.warnings
-            .iter()
-            .any(|w| w.contains("zkrs.testClientPort") && w.contains("test-only")),
-        "{:?}",
-        c.warnings
-    );
+    assert_eq!(c.committed_log_window, 500);
+    let c = parse_with(&format!("{THREE}zkrs.committedLogWindow=20\n"), "1").unwrap();
+    assert_eq!(c.committed_log_window, 20);
     for (bad, at) in [
-        ("zkrs.testClientPort=0", "zoo.cfg:10 (zkrs.testClientPort)"),
-        (
-            "zkrs.testClientPort=2181",
-            "zoo.cfg:10 (zkrs.testClientPort)",
-        ),
-        (
-            "zkrs.testClientPort=2888",
-            "zoo.cfg:10 (zkrs.testClientPort)",
-        ),
         (
             "zkrs.committedLogWindow=0",
             "zoo.cfg:10 (zkrs.committedLogWindow)",
@@ -268,4 +248,42 @@ fn autopurge_keys() {
     let m =
         message(parse_with(&format!("{THREE}autopurge.purgeInterval=daily\n"), "1").unwrap_err());
     assert!(m.contains("zoo.cfg:10 (autopurge.purgeInterval)"), "{m}");
+}
+
+#[test]
+fn client_protocol_keys_and_their_defaults() {
+    let c = parse_with(THREE, "1").unwrap();
+    // tickTime=2000 in THREE: 2 and 20 ticks.
+    assert_eq!(
+        (c.min_session_timeout, c.max_session_timeout),
+        (4000, 40000)
+    );
+    assert_eq!(c.max_buffer, 0xfffff);
+    assert!(!c.extended_types_enabled);
+    let text = format!(
+        "{THREE}minSessionTimeout=1000\nmaxSessionTimeout=-1\njute.maxbuffer=4096\nzookeeper.extendedTypesEnabled=true\nzookeeper.DigestAuthenticationProvider.superDigest=super:abc=\n"
+    );
+    let c = parse_with(&text, "1").unwrap();
+    assert_eq!(
+        (c.min_session_timeout, c.max_session_timeout),
+        (1000, 40000)
+    );
+    assert_eq!(c.max_buffer, 4096);
+    assert!(c.extended_types_enabled);
+    assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
+    for (bad, at) in [
+        ("minSessionTimeout=50000", "(minSessionTimeout)"),
+        ("jute.maxbuffer=10", "zoo.cfg:10 (jute.maxbuffer)"),
+        (
+            "extendedTypesEnabled=yes",
+            "zoo.cfg:10 (extendedTypesEnabled)",
+        ),
+        (
+            "DigestAuthenticationProvider.superDigest=nocolon",
+            "zoo.cfg:10 (DigestAuthenticationProvider.superDigest)",
+        ),
+    ] {
+        let m = message(parse_with(&format!("{THREE}{bad}\n"), "1").unwrap_err());
+        assert!(m.contains(at), "{bad}: {m}");
+    }
 }

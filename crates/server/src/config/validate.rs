@@ -13,9 +13,6 @@ use std::time::Duration;
 const NO_EFFECT_YET: &[&str] = &[
     "preAllocSize",
     "globalOutstandingLimit",
-    "jute.maxbuffer",
-    "minSessionTimeout",
-    "maxSessionTimeout",
     "standaloneEnabled",
     "reconfigEnabled",
     "admin.enableServer",
@@ -30,7 +27,6 @@ const NO_EFFECT_YET: &[&str] = &[
     "syncEnabled",
     "localSessionsEnabled",
     "localSessionsUpgradingEnabled",
-    "extendedTypesEnabled",
     "sslQuorum",
     "dynamicConfigFile",
 ];
@@ -99,10 +95,15 @@ pub(crate) fn build(
     let mut max_client_cnxns = 60;
     let mut force_sync = true;
     let mut snap_count: u64 = 100_000;
-    let mut test_client_port: Option<u16> = None;
     let mut committed_log_window: usize = 500;
     let mut snap_retain_count: usize = 3;
     let mut purge_interval_hours: u64 = 0;
+    let (mut min_session_ms, mut max_session_ms): (Option<i64>, Option<i64>) = (None, None);
+    let mut max_buffer: usize = zk_jute::DEFAULT_MAX_FRAME;
+    let mut extended_types = false;
+    let mut super_digest: Option<String> = None;
+    let mut container_check_ms: u64 = 60_000;
+    let mut container_never_used_ms: u64 = 0;
 
     for e in entries {
         if let Some(first) = seen.insert(e.key.as_str(), e.line) {
@@ -184,14 +185,50 @@ pub(crate) fn build(
                     return Err(ctx.err(Some(e.line), Some(key), "must be at least 2"));
                 }
             }
-            "zkrs.testClientPort" => {
-                let p = port(&ctx, e)?;
-                warnings.push(format!(
-                    "{}:{}: zkrs.testClientPort={p}: a zk-rs test-only port that accepts unauthenticated writes; never enable it in production",
-                    path.display(),
-                    e.line
-                ));
-                test_client_port = Some(p);
+            "minSessionTimeout" => {
+                min_session_ms = Some(ctx.number(e, "milliseconds (-1 for the default)")?)
+            }
+            "maxSessionTimeout" => {
+                max_session_ms = Some(ctx.number(e, "milliseconds (-1 for the default)")?)
+            }
+            "jute.maxbuffer" => {
+                max_buffer = ctx.number(e, "a number of bytes")?;
+                if max_buffer < 1024 {
+                    return Err(ctx.err(Some(e.line), Some(key), "must be at least 1024 bytes"));
+                }
+            }
+            "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                extended_types = match e.value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    v => {
+                        return Err(ctx.err(
+                            Some(e.line),
+                            Some(key),
+                            format!("'{v}' is not true or false"),
+                        ));
+                    }
+                }
+            }
+            "DigestAuthenticationProvider.superDigest"
+            | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                if !e.value.contains(':') {
+                    return Err(ctx.err(
+                        Some(e.line),
+                        Some(key),
+                        "expected super:<base64 sha1 digest>, as `DigestAuthenticationProvider.generateDigest` prints",
+                    ));
+                }
+                super_digest = Some(e.value.trim().to_owned());
+            }
+            "znode.container.checkIntervalMs" => {
+                container_check_ms = ctx.number(e, "milliseconds")?;
+                if container_check_ms == 0 {
+                    return Err(ctx.err(Some(e.line), Some(key), "must be at least 1 ms"));
+                }
+            }
+            "znode.container.maxNeverUsedIntervalMs" => {
+                container_never_used_ms = ctx.number(e, "milliseconds (0: never)")?;
             }
             "zkrs.committedLogWindow" => {
                 committed_log_window = ctx.number(e, "a number of transactions")?;
@@ -309,21 +346,24 @@ pub(crate) fn build(
             ));
         }
     }
-    if let Some(p) = test_client_port {
-        let mut taken = vec![(client_port, "clientPort")];
-        if let Some(me) = my_id.and_then(|id| servers.get(&id)) {
-            taken.push((me.quorum_port, "quorum port"));
-            taken.push((me.election_port, "election port"));
-        }
-        if let Some((_, what)) = taken.iter().find(|(q, _)| *q == p) {
-            return Err(ctx.err(
-                seen.get("zkrs.testClientPort").copied(),
-                Some("zkrs.testClientPort"),
-                format!("zkrs.testClientPort {p} is already this server's {what}"),
-            ));
-        }
-    }
     let groups = build_groups(&ctx, &servers, groups, weights, quorum)?;
+    // ZooKeeper: -1 (or absent) means 2 and 20 ticks.
+    let min_session = match min_session_ms {
+        Some(v) if v >= 0 => v,
+        _ => 2 * tick_ms as i64,
+    };
+    let max_session = match max_session_ms {
+        Some(v) if v >= 0 => v,
+        _ => 20 * tick_ms as i64,
+    };
+    if min_session > max_session {
+        return Err(ctx.err(
+            seen.get("minSessionTimeout").copied(),
+            Some("minSessionTimeout"),
+            format!("minSessionTimeout {min_session} is above maxSessionTimeout {max_session}"),
+        ));
+    }
+    let clamp_i32 = |v: i64| i32::try_from(v).unwrap_or(i32::MAX);
     Ok(Config {
         path: path.to_path_buf(),
         tick: Duration::from_millis(tick_ms),
@@ -342,10 +382,16 @@ pub(crate) fn build(
         max_client_cnxns,
         force_sync,
         snap_count,
-        test_client_port,
         committed_log_window,
         snap_retain_count,
         purge_interval_hours,
+        min_session_timeout: clamp_i32(min_session),
+        max_session_timeout: clamp_i32(max_session),
+        max_buffer,
+        extended_types_enabled: extended_types,
+        super_digest,
+        container_check_interval: Duration::from_millis(container_check_ms),
+        container_max_never_used: Duration::from_millis(container_never_used_ms),
         warnings,
     })
 }

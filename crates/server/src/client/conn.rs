@@ -1,0 +1,510 @@
+//! One client connection: the connect handshake, then every request in the client's
+//! order. Reads are answered from this server's tree when they reach the head of the
+//! connection's queue; writes and syncs wait there for ZAB. Watch events are written as
+//! soon as they arrive, so they always precede any later reply.
+
+use super::auth::{self, AuthInfo};
+use super::convert;
+use super::envelope::Forwarded;
+use super::reads::Reader as TreeReader;
+use super::sessions::password;
+use super::shared::{CONN_QUEUE, Out};
+use super::watches::{ConnId, SetWatchesLists};
+use super::{ClientContext, set_watches};
+use bytes::{Bytes, BytesMut};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use zk_datatree::TxnResult;
+use zk_jute::{
+    ClientRequest, ClientRequestDecoder, ConnectRequest, ConnectResponse, ErrorCode, Framer,
+    OpCode, ReplyHeader, Request, Response, encode_frame_with, encode_response, xid,
+};
+
+/// Why a connection ends (for the log line).
+type Close = String;
+
+enum Item {
+    /// Answered from the tree at the head of the queue.
+    Read { xid: i32, request: Request },
+    /// Waiting for its transaction.
+    Write {
+        xid: i32,
+        request: Request,
+        done: Option<(i64, TxnResult)>,
+    },
+    /// Waiting for the leader's barrier.
+    Sync {
+        xid: i32,
+        path: String,
+        done: Option<i64>,
+    },
+}
+
+struct Conn {
+    ctx: Arc<ClientContext>,
+    id: ConnId,
+    peer: SocketAddr,
+    stream: TcpStream,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    framer: Framer,
+    decoder: ClientRequestDecoder,
+    session: i64,
+    timeout: Duration,
+    auth: AuthInfo,
+    queue: VecDeque<Item>,
+    rx: mpsc::Receiver<Out>,
+    tx: mpsc::Sender<Out>,
+    syncs_tx: mpsc::Sender<(i32, Option<i64>)>,
+    syncs_rx: mpsc::Receiver<(i32, Option<i64>)>,
+    closing: Option<Close>,
+}
+
+/// Serves a client-protocol connection whose first four bytes (the connect frame's
+/// length) were already read.
+pub async fn serve(ctx: Arc<ClientContext>, stream: TcpStream, peer: SocketAddr, first: [u8; 4]) {
+    let id = ctx.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = mpsc::channel(CONN_QUEUE);
+    let (syncs_tx, syncs_rx) = mpsc::channel(CONN_QUEUE);
+    let mut rbuf = BytesMut::with_capacity(4096);
+    rbuf.extend_from_slice(&first);
+    let max = ctx.limits.max_buffer;
+    let mut conn = Conn {
+        auth: AuthInfo::new(peer.ip()),
+        ctx,
+        id,
+        peer,
+        stream,
+        rbuf,
+        wbuf: BytesMut::with_capacity(4096),
+        framer: Framer::new(max),
+        decoder: ClientRequestDecoder::new()
+            .with_max_len(max)
+            .allow_trailing(true),
+        session: 0,
+        timeout: Duration::ZERO,
+        queue: VecDeque::new(),
+        rx,
+        tx,
+        syncs_tx,
+        syncs_rx,
+        closing: None,
+    };
+    let why = match conn.handshake().await {
+        Ok(()) => conn.run().await.err().unwrap_or_default(),
+        Err(why) => why,
+    };
+    if conn.session != 0 {
+        conn.ctx.shared.hub().detach(conn.id);
+    }
+    let _ = conn.stream.flush().await;
+    tracing::info!(peer = %conn.peer, session = format_args!("{:#x}", conn.session), "client connection closed: {why}");
+}
+
+impl Conn {
+    async fn next_frame(&mut self, deadline: Instant) -> Result<Bytes, Close> {
+        loop {
+            match self.framer.next_frame(&mut self.rbuf) {
+                Ok(Some(f)) => return Ok(f),
+                Ok(None) => {}
+                Err(e) => return Err(format!("bad frame: {e}")),
+            }
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.rbuf)).await {
+                Err(_) => return Err("no request within the session timeout".into()),
+                Ok(Ok(0)) => return Err("client closed the connection".into()),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(format!("read failed: {e}")),
+            }
+        }
+    }
+
+    async fn write_out(&mut self) -> Result<(), Close> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        let buf = self.wbuf.split();
+        self.stream
+            .write_all(&buf)
+            .await
+            .map_err(|e| format!("write failed: {e}"))
+    }
+
+    fn last_zxid(&self) -> i64 {
+        self.ctx.shared.tree().last_applied() as i64
+    }
+
+    async fn handshake(&mut self) -> Result<(), Close> {
+        let deadline = Instant::now() + self.ctx.limits.connect_timeout;
+        let frame = self.next_frame(deadline).await?;
+        let req: ConnectRequest = match self.decoder.decode(&frame) {
+            Ok(ClientRequest::Connect(c)) => c,
+            Ok(_) => return Err("expected a connect request".into()),
+            Err(e) => return Err(format!("malformed connect request: {e}")),
+        };
+        if !self.ctx.serving() {
+            return Err("this server is not serving (no quorum or electing)".into());
+        }
+        let ours = self.last_zxid();
+        if req.last_zxid_seen > ours {
+            return Err(format!(
+                "refusing the session: the client has seen zxid {:#x}, this server only {ours:#x}",
+                req.last_zxid_seen
+            ));
+        }
+        let l = &self.ctx.limits;
+        let timeout = req
+            .time_out
+            .clamp(l.min_session_timeout, l.max_session_timeout);
+        let (session, timeout) = if req.session_id == 0 {
+            let session = self.ctx.new_session_id();
+            self.attach(session);
+            self.submit(
+                session,
+                0,
+                OpCode::CreateSession.code(),
+                Bytes::copy_from_slice(&timeout.to_be_bytes()),
+            )?;
+            self.await_session_created(deadline).await?;
+            (session, timeout)
+        } else {
+            let known = self.ctx.shared.tree().session_timeout(req.session_id);
+            match known {
+                Some(t) if req.passwd[..] == password(req.session_id) => {
+                    self.attach(req.session_id);
+                    (req.session_id, t)
+                }
+                _ => {
+                    tracing::info!(peer = %self.peer, session = format_args!("{:#x}", req.session_id), "reconnect to an expired or unknown session (or a wrong password): answering expired");
+                    let resp = ConnectResponse {
+                        protocol_version: 0,
+                        time_out: 0,
+                        session_id: 0,
+                        passwd: Bytes::from_static(&[0; 16]),
+                        read_only: req.read_only.map(|_| false),
+                    };
+                    encode_frame_with(&mut self.wbuf, |out| zk_jute::Record::encode(&resp, out));
+                    self.write_out().await?;
+                    return Err("session expired".into());
+                }
+            }
+        };
+        self.timeout = Duration::from_millis(u64::try_from(timeout).unwrap_or(0));
+        let resp = ConnectResponse {
+            protocol_version: 0,
+            time_out: timeout,
+            session_id: session,
+            passwd: Bytes::copy_from_slice(&password(session)),
+            read_only: req.read_only.map(|_| false),
+        };
+        encode_frame_with(&mut self.wbuf, |out| zk_jute::Record::encode(&resp, out));
+        self.write_out().await?;
+        tracing::debug!(peer = %self.peer, session = format_args!("{session:#x}"), timeout, "session established");
+        Ok(())
+    }
+
+    fn attach(&mut self, session: i64) {
+        self.session = session;
+        self.ctx
+            .shared
+            .hub()
+            .attach(self.id, session, self.tx.clone());
+    }
+
+    async fn await_session_created(&mut self, deadline: Instant) -> Result<(), Close> {
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => return Err("the session was not created in time".into()),
+                Ok(None) => return Err("disconnected".into()),
+                Ok(Some(Out::Reply {
+                    result: TxnResult::SessionCreated { .. },
+                    ..
+                })) => return Ok(()),
+                Ok(Some(Out::Reply { result, .. })) => {
+                    return Err(format!(
+                        "creating the session failed: {:?}",
+                        result.error_code()
+                    ));
+                }
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+
+    fn submit(&self, session: i64, cxid: i32, op: i32, body: Bytes) -> Result<(), Close> {
+        let f = Forwarded {
+            session,
+            cxid,
+            op,
+            auth: self.auth.ids().to_vec(),
+            body,
+        };
+        self.ctx
+            .zab
+            .write(f.encode())
+            .map_err(|e| format!("cannot submit a write: {e}"))
+    }
+
+    async fn run(&mut self) -> Result<(), Close> {
+        let mut serving = self.ctx.status.clone();
+        loop {
+            let deadline = Instant::now() + self.timeout;
+            tokio::select! {
+                r = self.stream.read_buf(&mut self.rbuf) => match r {
+                    Ok(0) => return Err("client closed the connection".into()),
+                    Ok(_) => self.frames()?,
+                    Err(e) => return Err(format!("read failed: {e}")),
+                },
+                out = self.rx.recv() => match out {
+                    Some(out) => self.out(out)?,
+                    None => return Err("disconnected by the server (queue full)".into()),
+                },
+                Some((xid, done)) = self.syncs_rx.recv() => self.sync_done(xid, done)?,
+                () = tokio::time::sleep_until(deadline) => return Err("no request within the session timeout".into()),
+                changed = serving.changed() => {
+                    if changed.is_err() || !self.ctx.serving() {
+                        return Err("this server stopped serving".into());
+                    }
+                }
+            }
+            self.flush_queue()?;
+            self.write_out().await?;
+            if let Some(why) = self.closing.take() {
+                return Err(why);
+            }
+        }
+    }
+
+    fn frames(&mut self) -> Result<(), Close> {
+        loop {
+            let frame = match self.framer.next_frame(&mut self.rbuf) {
+                Ok(Some(f)) => f,
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(format!("bad frame: {e}")),
+            };
+            self.ctx.counters.received.fetch_add(1, Ordering::Relaxed);
+            self.ctx.shared.hub().touch(self.session);
+            let (header, request) = match self.decoder.decode(&frame) {
+                Ok(ClientRequest::Op { header, request }) => (header, request),
+                Ok(ClientRequest::Connect(_)) => return Err("a second connect request".into()),
+                Err(e) => return Err(format!("malformed request: {e}")),
+            };
+            self.request(header.xid, header.op, request, frame.slice(8..))?;
+        }
+    }
+
+    fn reply(&mut self, xid: i32, zxid: i64, err: i32, body: &Response) {
+        let header = ReplyHeader { xid, zxid, err };
+        encode_frame_with(&mut self.wbuf, |out| encode_response(&header, body, out));
+        self.ctx.counters.sent.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn request(&mut self, xid: i32, op: i32, request: Request, body: Bytes) -> Result<(), Close> {
+        match request {
+            Request::Auth(p) => {
+                let added = auth::add_auth(&self.ctx.auth, &mut self.auth, &p.scheme, &p.auth);
+                let zxid = self.last_zxid();
+                match added {
+                    Ok(()) => self.reply(xid::AUTH, zxid, 0, &Response::Empty),
+                    Err(e) => {
+                        self.reply(
+                            xid::AUTH,
+                            zxid,
+                            ErrorCode::AuthFailed.code(),
+                            &Response::Empty,
+                        );
+                        self.closing = Some(format!("authentication failed: {e}"));
+                    }
+                }
+            }
+            Request::SetWatches(w) => {
+                let lists = SetWatchesLists {
+                    relative_zxid: w.relative_zxid,
+                    data_watches: &w.data_watches,
+                    exist_watches: &w.exist_watches,
+                    child_watches: &w.child_watches,
+                    persistent_watches: &[],
+                    persistent_recursive_watches: &[],
+                };
+                set_watches(&self.ctx, self.id, &lists);
+                let zxid = self.last_zxid();
+                self.reply(xid::SET_WATCHES, zxid, 0, &Response::Empty);
+            }
+            Request::SetWatches2(w) => {
+                let lists = SetWatchesLists {
+                    relative_zxid: w.relative_zxid,
+                    data_watches: &w.data_watches,
+                    exist_watches: &w.exist_watches,
+                    child_watches: &w.child_watches,
+                    persistent_watches: &w.persistent_watches,
+                    persistent_recursive_watches: &w.persistent_recursive_watches,
+                };
+                set_watches(&self.ctx, self.id, &lists);
+                let zxid = self.last_zxid();
+                self.reply(xid::SET_WATCHES, zxid, 0, &Response::Empty);
+            }
+            Request::Sync(s) => {
+                self.queue.push_back(Item::Sync {
+                    xid,
+                    path: s.path,
+                    done: None,
+                });
+                let zab = self.ctx.zab.clone();
+                let tx = self.syncs_tx.clone();
+                tokio::spawn(async move {
+                    let done = zab.sync().await.ok().map(|z| z as i64);
+                    let _ = tx.send((xid, done)).await;
+                });
+            }
+            Request::CloseSession => {
+                self.submit(self.session, xid, OpCode::CloseSession.code(), Bytes::new())?;
+                self.queue.push_back(Item::Write {
+                    xid,
+                    request,
+                    done: None,
+                });
+            }
+            Request::Sasl(_) | Request::Reconfig(_) => {
+                let code = if matches!(request, Request::Reconfig(_)) {
+                    ErrorCode::ReconfigDisabled
+                } else {
+                    ErrorCode::Unimplemented
+                };
+                self.queue.push_back(Item::Write {
+                    xid,
+                    request,
+                    done: Some((0, TxnResult::Error(zk_datatree::ErrorCode(code.code())))),
+                });
+            }
+            r if convert::write_request(&r).is_some() => {
+                self.submit(self.session, xid, op, body)?;
+                self.queue.push_back(Item::Write {
+                    xid,
+                    request: r,
+                    done: None,
+                });
+            }
+            r => self.queue.push_back(Item::Read { xid, request: r }),
+        }
+        Ok(())
+    }
+
+    fn out(&mut self, out: Out) -> Result<(), Close> {
+        match out {
+            Out::Event(e) => {
+                self.reply(xid::NOTIFICATION, -1, 0, &Response::Notification(e));
+            }
+            Out::Reply { cxid, zxid, result } => {
+                let slot = self.queue.iter_mut().find_map(|i| match i {
+                    Item::Write {
+                        xid,
+                        done: d @ None,
+                        ..
+                    } => Some((*xid, d)),
+                    _ => None,
+                });
+                match slot {
+                    Some((xid, d)) if xid == cxid => *d = Some((zxid, result)),
+                    _ => return Err(format!("a reply for xid {cxid} arrived out of order")),
+                }
+            }
+            Out::SessionClosed => {
+                self.closing
+                    .get_or_insert_with(|| "the session was closed or expired".into());
+            }
+        }
+        Ok(())
+    }
+
+    fn sync_done(&mut self, xid: i32, done: Option<i64>) -> Result<(), Close> {
+        let Some(zxid) = done else {
+            return Err("this server stopped serving during a sync".into());
+        };
+        for item in &mut self.queue {
+            if let Item::Sync {
+                xid: x,
+                done: d @ None,
+                ..
+            } = item
+                && *x == xid
+            {
+                *d = Some(zxid);
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers from the head of the queue while the head is answerable.
+    fn flush_queue(&mut self) -> Result<(), Close> {
+        loop {
+            match self.queue.front() {
+                None => return Ok(()),
+                Some(Item::Read { .. }) => {
+                    // Events of every change this read may see must go out first.
+                    while let Ok(out) = self.rx.try_recv() {
+                        self.out(out)?;
+                    }
+                    let Some(Item::Read { xid, request }) = self.queue.pop_front() else {
+                        return Ok(());
+                    };
+                    let (zxid, err, body) = {
+                        let tree = self.ctx.shared.tree();
+                        let mut hub = self.ctx.shared.hub();
+                        let reader = TreeReader {
+                            conn: self.id,
+                            session: self.session,
+                            auth: &self.auth,
+                        };
+                        let (err, body) = reader.answer(&tree, &mut hub, &request);
+                        (tree.last_applied() as i64, err, body)
+                    };
+                    let xid = if matches!(request, Request::Ping) {
+                        xid::PING
+                    } else {
+                        xid
+                    };
+                    self.reply(xid, zxid, err, &body);
+                }
+                Some(Item::Write { done: Some(_), .. }) => {
+                    let Some(Item::Write {
+                        xid,
+                        request,
+                        done: Some((zxid, result)),
+                    }) = self.queue.pop_front()
+                    else {
+                        return Ok(());
+                    };
+                    let (err, body) = convert::write_reply(&request, &result);
+                    self.reply(xid, zxid, err, &body);
+                    if matches!(request, Request::CloseSession) {
+                        self.closing = Some("the client closed its session".into());
+                    }
+                }
+                Some(Item::Sync { done: Some(_), .. }) => {
+                    let Some(Item::Sync {
+                        xid,
+                        path,
+                        done: Some(zxid),
+                    }) = self.queue.pop_front()
+                    else {
+                        return Ok(());
+                    };
+                    self.reply(
+                        xid,
+                        zxid,
+                        0,
+                        &Response::Sync(zk_jute::SyncResponse { path }),
+                    );
+                }
+                Some(_) => return Ok(()),
+            }
+        }
+    }
+}

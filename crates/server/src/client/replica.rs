@@ -1,0 +1,210 @@
+//! [`ReplicatedTree`]: the data tree as ZAB's state machine, with the leader's
+//! preparation of requests (ZooKeeper's `PrepRequestProcessor`) and the dispatch of each
+//! applied transaction's watch events and reply.
+
+use super::auth::{self, AuthInfo};
+use super::convert;
+use super::envelope::{Committed, Forwarded, decode_touches};
+use super::sessions::SessionTracker;
+use super::shared::Shared;
+use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use zk_datatree::{DataTree, ErrorCode, PrepareOptions, Request, TxnKind, TxnRecord, prepare};
+use zk_jute::{OpCode, Reader};
+use zk_transport::PeerId;
+use zk_zab::state_machine::{RestoreError, SnapshotSource, StateMachine};
+use zk_zab::txn::{Txn, Zxid, epoch_of};
+
+/// Settings of request preparation.
+#[derive(Clone, Debug, Default)]
+pub struct TreeOptions {
+    /// `extendedTypesEnabled`: TTL nodes allowed.
+    pub extended_types_enabled: bool,
+    /// `jute.maxbuffer`: the largest record a request may hold.
+    pub max_buffer: usize,
+}
+
+/// The replicated data tree. Build one per server; hand it to the ZAB driver and keep
+/// [`shared`](Self::shared) for the client connections.
+#[derive(Debug)]
+pub struct ReplicatedTree {
+    shared: Arc<Shared>,
+    tracker: Arc<Mutex<SessionTracker>>,
+    options: TreeOptions,
+    /// The leader's speculative tree: the committed one plus every prepared transaction,
+    /// for the epoch it belongs to.
+    spec: Option<(u32, DataTree)>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl ReplicatedTree {
+    /// An empty tree.
+    pub fn new(
+        shared: Arc<Shared>,
+        tracker: Arc<Mutex<SessionTracker>>,
+        options: TreeOptions,
+    ) -> Self {
+        Self {
+            shared,
+            tracker,
+            options,
+            spec: None,
+        }
+    }
+
+    fn prepare_forwarded(&self, spec: &DataTree, f: &Forwarded, now: i64) -> TxnRecord {
+        let fail = |code| TxnRecord::new(now, TxnKind::Error { code });
+        let request = if f.op == OpCode::CreateSession.code() {
+            match <[u8; 4]>::try_from(&f.body[..]) {
+                Ok(b) => Request::CreateSession {
+                    timeout: i32::from_be_bytes(b),
+                },
+                Err(_) => return fail(ErrorCode::MARSHALLING_ERROR),
+            }
+        } else if f.op == OpCode::CloseSession.code() {
+            Request::CloseSession
+        } else {
+            let mut r = Reader::with_max_len(&f.body, self.options.max_buffer.max(1));
+            let decoded = zk_jute::Request::decode_body(f.op, &mut r);
+            match decoded.ok().and_then(|d| convert::write_request(&d)) {
+                Some(Ok(req)) => req,
+                Some(Err(code)) => return fail(code),
+                None => return fail(ErrorCode::MARSHALLING_ERROR),
+            }
+        };
+        let info = AuthInfo::from_ids(f.auth.clone());
+        if !matches!(request, Request::CreateSession { .. })
+            && spec.session_timeout(f.session).is_none()
+        {
+            return fail(ErrorCode::SESSION_EXPIRED);
+        }
+        let request = match expand_auth(&info, request) {
+            Ok(r) => r,
+            Err(code) => return fail(code),
+        };
+        let authorize = |acl: &[zk_datatree::Acl], perm: i32| auth::check_acl(&info, acl, perm);
+        let opts = PrepareOptions {
+            extended_types_enabled: self.options.extended_types_enabled,
+            authorize: &authorize,
+        };
+        prepare(spec, &request, f.session, now, &opts)
+            .unwrap_or_else(|code| TxnRecord::new(now, TxnKind::Error { code }))
+    }
+}
+
+/// Replaces `auth` ACL entries by the session's identities (`fixupACL`).
+fn expand_auth(info: &AuthInfo, request: Request) -> Result<Request, ErrorCode> {
+    let expand =
+        |acl: Vec<zk_datatree::Acl>| auth::fixup_acl(info, &acl).map_err(|e| e.error_code());
+    Ok(match request {
+        Request::Create {
+            path,
+            data,
+            acl,
+            mode,
+            ttl,
+        } => Request::Create {
+            path,
+            data,
+            acl: expand(acl)?,
+            mode,
+            ttl,
+        },
+        Request::SetAcl { path, acl, version } => Request::SetAcl {
+            path,
+            acl: expand(acl)?,
+            version,
+        },
+        Request::Multi(ops) => Request::Multi(
+            ops.into_iter()
+                .map(|op| expand_auth(info, op))
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other,
+    })
+}
+
+impl StateMachine for ReplicatedTree {
+    type Output = ();
+
+    fn apply(&mut self, txn: &Txn) {
+        let mut tree = self.shared.tree_mut();
+        let zxid = txn.zxid as i64;
+        let (session, cxid, result) = match Committed::decode(txn.data.clone()) {
+            Ok(c) => (c.session, c.cxid, tree.apply_record(txn.zxid, &c.record)),
+            Err(e) => {
+                tracing::warn!(zxid = format_args!("{:#x}", txn.zxid), error = %e, "undecodable transaction: skipped");
+                let empty = Txn {
+                    zxid: txn.zxid,
+                    data: Bytes::new(),
+                };
+                (0, 0, StateMachine::apply(&mut *tree, &empty))
+            }
+        };
+        self.shared.hub().applied(session, cxid, zxid, result);
+    }
+
+    fn last_applied(&self) -> Zxid {
+        self.shared.tree().last_applied()
+    }
+
+    fn snapshot(&self) -> Box<dyn SnapshotSource> {
+        self.shared.tree().snapshot()
+    }
+
+    fn restore(&mut self, zxid: Zxid, image: Bytes) -> Result<(), RestoreError> {
+        self.spec = None;
+        self.shared.tree_mut().restore(zxid, image)
+    }
+
+    fn prepare(&mut self, zxid: Zxid, request: Bytes) -> Bytes {
+        let epoch = epoch_of(zxid);
+        let mut spec = match self.spec.take() {
+            Some((e, tree)) if e == epoch && tree.last_applied() < zxid => tree,
+            _ => self.shared.tree().clone(),
+        };
+        let now = now_ms();
+        let committed = match Forwarded::decode(request) {
+            Ok(f) => Committed {
+                session: f.session,
+                cxid: f.cxid,
+                record: self.prepare_forwarded(&spec, &f, now),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable forwarded request: answered as a failed txn");
+                Committed {
+                    session: 0,
+                    cxid: 0,
+                    record: TxnRecord::new(
+                        now,
+                        TxnKind::Error {
+                            code: ErrorCode::MARSHALLING_ERROR,
+                        },
+                    ),
+                }
+            }
+        };
+        spec.apply_record(zxid, &committed.record);
+        self.spec = Some((epoch, spec));
+        committed.encode()
+    }
+
+    fn learner_note(&mut self, from: PeerId, note: Bytes) {
+        match decode_touches(note) {
+            Ok(sessions) => {
+                let now = Instant::now();
+                let mut t = self.tracker.lock().unwrap_or_else(|e| e.into_inner());
+                for s in sessions {
+                    t.touch(s, now);
+                }
+            }
+            Err(e) => tracing::debug!(%from, error = %e, "undecodable heartbeat note"),
+        }
+    }
+}
