@@ -8,6 +8,7 @@ use crate::client::auth::AuthConfig;
 use crate::client::replica::{ReplicatedTree, TreeOptions};
 use crate::client::sessions::SessionTracker;
 use crate::client::shared::Shared;
+use crate::client::reaper::{self, ReaperConfig};
 use crate::client::{ClientContext, Limits, heartbeats};
 use crate::client_port::ClientPort;
 use crate::config::{Config, LearnerRole, TransportKind};
@@ -205,12 +206,25 @@ async fn serve<T: Transport, R: zk_transport::Inbound>(
     let client_task = tokio::spawn(port.serve(listener, stop_rx.clone()).in_current_span());
     let beats = tokio::spawn(
         heartbeats::run(
-            shared,
+            shared.clone(),
             tracker,
             zab.clone(),
-            status_rx,
+            status_rx.clone(),
             config.tick,
-            stop_rx,
+            stop_rx.clone(),
+        )
+        .in_current_span(),
+    );
+    let reaper = tokio::spawn(
+        reaper::run(
+            shared.clone(),
+            zab.clone(),
+            status_rx.clone(),
+            ReaperConfig {
+                interval: config.container_check_interval,
+                max_never_used: config.container_max_never_used,
+            },
+            stop_rx.clone(),
         )
         .in_current_span(),
     );
@@ -232,6 +246,7 @@ async fn serve<T: Transport, R: zk_transport::Inbound>(
     let _ = stop_tx.send(true);
     let _ = client_task.await;
     let _ = beats.await;
+    let _ = reaper.await;
     tx.shutdown().await;
     mirror.abort();
     driver_task.abort();

@@ -6,6 +6,7 @@
 //! - [`conn`] serves one client connection; [`reads`] answers reads from the local tree.
 //! - [`sessions`]: ids, passwords and the leader's expiry; [`heartbeats`] runs the
 //!   periodic work (learners report touched sessions, the leader expires silent ones).
+//! - [`reaper`]: the leader deletes empty containers and expired TTL nodes.
 //! - [`envelope`]: what travels through ZAB; [`convert`]: wire records ↔ tree types.
 //! - [`auth`]: identities and ACL checks; [`watches`]: the watch table.
 
@@ -15,6 +16,7 @@ pub mod convert;
 pub mod envelope;
 pub mod heartbeats;
 pub mod reads;
+pub mod reaper;
 pub mod replica;
 pub mod sessions;
 pub mod shared;

@@ -69,6 +69,14 @@ impl ReplicatedTree {
             }
         } else if f.op == OpCode::CloseSession.code() {
             Request::CloseSession
+        } else if f.op == OpCode::DeleteContainer.code() {
+            // Only the reaper sends it (session 0); clients cannot (jute refuses it).
+            match std::str::from_utf8(&f.body) {
+                Ok(path) if f.session == 0 => Request::DeleteContainer {
+                    path: path.to_owned(),
+                },
+                _ => return fail(ErrorCode::MARSHALLING_ERROR),
+            }
         } else {
             let mut r = Reader::with_max_len(&f.body, self.options.max_buffer.max(1));
             let decoded = zk_jute::Request::decode_body(f.op, &mut r);
@@ -79,8 +87,10 @@ impl ReplicatedTree {
             }
         };
         let info = AuthInfo::from_ids(f.auth.clone());
-        if !matches!(request, Request::CreateSession { .. })
-            && spec.session_timeout(f.session).is_none()
+        if !matches!(
+            request,
+            Request::CreateSession { .. } | Request::DeleteContainer { .. }
+        ) && spec.session_timeout(f.session).is_none()
         {
             return fail(ErrorCode::SESSION_EXPIRED);
         }
