@@ -986,16 +986,17 @@ def test_reconnect_with_wrong_password_is_refused(base):
 def test_chroot_client(zk, base):
     sub = base + "/chroot"
     zk.create(sub)
-    c = new_client(hosts=",".join(h + sub for h in HOST_LIST))
+    c = new_client(hosts=HOSTS + sub)  # "h1:p1,h2:p2/chroot"
     try:
         assert c.create("/x", b"in chroot") == "/x"
         s = c.create("/s-", sequence=True)
         assert s == "/s-0000000001"
+        zk.sync(sub)
         assert zk.get(sub + "/x")[0] == b"in chroot"
         assert sorted(c.get_children("/")) == ["s-0000000001", "x"]
         sink = EventSink()
         c.get("/x", watch=sink)
-        zk.set(sub + "/x", b"changed")
+        zk.set(sub + "/x", b"changed")  # from another session
         ev = sink.wait(1)[0]
         assert ev.path == "/x"
         t = c.transaction()

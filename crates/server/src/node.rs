@@ -5,10 +5,10 @@
 //! Ctrl-C.
 
 use crate::client::auth::AuthConfig;
+use crate::client::reaper::{self, ReaperConfig};
 use crate::client::replica::{ReplicatedTree, TreeOptions};
 use crate::client::sessions::SessionTracker;
 use crate::client::shared::Shared;
-use crate::client::reaper::{self, ReaperConfig};
 use crate::client::{ClientContext, Limits, heartbeats};
 use crate::client_port::ClientPort;
 use crate::config::{Config, LearnerRole, TransportKind};

@@ -1,7 +1,7 @@
-//! Replication across real `zk-server` processes, through zk-rs's test port
-//! (`zkrs.testClientPort`) until ZooKeeper's client protocol exists: acknowledged writes
+//! Replication across real `zk-server` processes, through ZooKeeper's client protocol on
+//! each server's client port (`zk_tests::process::TestClient`): acknowledged writes
 //! survive `kill -9` of the leader and of the whole ensemble, a follower catches up by DIFF
-//! or SNAP, and the test port shrugs off garbage. Every node fsyncs (`forceSync=yes`).
+//! or SNAP, and the client port shrugs off hostile clients. Every node fsyncs (`forceSync=yes`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 

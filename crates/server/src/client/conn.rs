@@ -61,7 +61,9 @@ struct Conn {
     auth: AuthInfo,
     queue: VecDeque<Item>,
     rx: mpsc::Receiver<Out>,
-    tx: mpsc::Sender<Out>,
+    /// Handed to the hub when the session is attached: once the hub drops it (the client
+    /// stopped reading, or another connection took the session), `rx` ends.
+    tx: Option<mpsc::Sender<Out>>,
     syncs_tx: mpsc::Sender<(i32, Option<i64>)>,
     syncs_rx: mpsc::Receiver<(i32, Option<i64>)>,
     closing: Option<Close>,
@@ -92,7 +94,7 @@ pub async fn serve(ctx: Arc<ClientContext>, stream: TcpStream, peer: SocketAddr,
         timeout: Duration::ZERO,
         queue: VecDeque::new(),
         rx,
-        tx,
+        tx: Some(tx),
         syncs_tx,
         syncs_rx,
         closing: None,
@@ -211,10 +213,9 @@ impl Conn {
 
     fn attach(&mut self, session: i64) {
         self.session = session;
-        self.ctx
-            .shared
-            .hub()
-            .attach(self.id, session, self.tx.clone());
+        if let Some(tx) = self.tx.take() {
+            self.ctx.shared.hub().attach(self.id, session, tx);
+        }
     }
 
     async fn await_session_created(&mut self, deadline: Instant) -> Result<(), Close> {
@@ -267,7 +268,7 @@ impl Conn {
                 },
                 out = self.rx.recv() => match out {
                     Some(out) => self.out(out)?,
-                    None => return Err("disconnected by the server (queue full)".into()),
+                    None => return Err("disconnected by the server (queue full, or the session moved to another connection)".into()),
                 },
                 Some((xid, done)) = self.syncs_rx.recv() => self.sync_done(xid, done)?,
                 () = tokio::time::sleep_until(deadline) => return Err("no request within the session timeout".into()),
@@ -417,7 +418,10 @@ impl Conn {
                     Some((xid, d)) if xid == cxid => *d = Some((zxid, result)),
                     // A write sent over an earlier connection of this session: its
                     // client gave up on it when that connection dropped.
-                    _ => tracing::debug!(cxid, "reply to a request of an earlier connection: dropped"),
+                    _ => tracing::debug!(
+                        cxid,
+                        "reply to a request of an earlier connection: dropped"
+                    ),
                 }
             }
             Out::SessionClosed => {
