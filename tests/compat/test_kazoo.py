@@ -26,6 +26,7 @@ import pytest
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
     BadVersionError,
+    ConnectionLoss,
     InvalidACLError,
     LockTimeout,
     NoAuthError,
@@ -223,6 +224,19 @@ def test_create_large_value(zk, base):
     data, st = zk.get(p)
     assert data == big
     assert st.dataLength == len(big)
+
+
+def test_oversized_request_drops_connection_not_session(zk, base):
+    # a request frame above jute.maxbuffer (1 MiB - 1 by default) makes the
+    # server close the connection ("Len error"); the session survives and
+    # the client reconnects to it
+    sid = zk.client_id[0]
+    p = base + "/too-big"
+    with pytest.raises(ConnectionLoss):
+        zk.create(p, b"x" * (1024 * 1024 + 16))
+    wait_for(lambda: zk.connected, what="reconnect")
+    assert zk.client_id[0] == sid
+    assert zk.exists(p) is None
 
 
 def test_create2_returns_stat(zk, base):
@@ -468,6 +482,21 @@ def test_root_and_reserved_nodes(zk):
     assert "config" in kids  # 3.5+: /zookeeper/config always exists
     st = zk.exists("/zookeeper")
     assert st.czxid == 0 and st.ephemeralOwner == 0
+    # /zookeeper's children are made at start-up without counting as
+    # creations, so its cversion (2*creations - numChildren) is -2
+    assert (st.numChildren, st.cversion) == (2, -2)
+    # /zookeeper/config: world-readable only, aclVersion -1; empty on a
+    # standalone server, the membership ("server.N=..." and "version=...")
+    # in an ensemble
+    assert zk.get_acls("/zookeeper/config")[0] == [
+        ACL(Permissions.READ, Id("world", "anyone"))
+    ]
+    data, cst = zk.get("/zookeeper/config")
+    assert cst.aversion == -1
+    for line in data.decode().splitlines():
+        assert re.match(r"^(server\.\d+=\S+|version=[0-9a-f]+)$", line), line
+    with pytest.raises(NoAuthError):
+        zk.set("/zookeeper/config", b"server.99=127.0.0.1:1:2")
 
 
 # --------------------------------------------------------------------------
@@ -951,14 +980,20 @@ def test_session_expiry_removes_ephemerals(zk2, base):
         zk2.sync(p)
         sink = EventSink()
         assert zk2.exists(p, watch=sink).ephemeralOwner == sid
-        # make the client unable to reach any server, so it stops pinging
-        c.set_hosts("127.0.0.1:1")
+        # make every connection attempt of the client fail, so its session
+        # gets no more pings
+        real_create_connection = c.handler.create_connection
+
+        def unreachable(*args, **kwargs):
+            raise socket.error("compat test: servers made unreachable")
+
+        c.handler.create_connection = unreachable
         drop_connection(c)
         ev = sink.wait(1, timeout=SESSION_TIMEOUT * 3 + 10)[0]
         assert (ev.type, ev.path) == (EventType.DELETED, p)
         # coming back with the expired session: the server answers the
         # handshake with a zero timeout, kazoo reports LOST and starts over
-        c.set_hosts(HOSTS)
+        c.handler.create_connection = real_create_connection
         wait_for(lambda: KazooState.LOST in states.items,
                  timeout=EVENT_WAIT + SESSION_TIMEOUT, what="LOST state")
         wait_for(lambda: c.connected, what="a new session")

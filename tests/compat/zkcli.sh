@@ -128,7 +128,11 @@ get -s $R/a
 stat $R/eph
 ls $R
 ls -s $R
+getEphemerals $R/e
+whoami
 EOF
+# getEphemerals matches by plain string prefix ("$R/e" matches "$R/eph"), in
+# no particular order; whoami (opcode 107) lists the session's identities
 expect \
     "Created $Rre" \
     "Created $Rre/a" \
@@ -146,7 +150,9 @@ expect \
     "\[a, cont, eph, es-0000000003, s-0000000001, s-0000000002\]" \
     "\[a, cont, eph, es-0000000003, s-0000000001, s-0000000002\]" \
     "cversion = 6" "dataVersion = 0" "aclVersion = 0" "ephemeralOwner = 0x0" \
-    "dataLength = 8" "numChildren = 6"
+    "dataLength = 8" "numChildren = 6" \
+    "\[($Rre/eph, $Rre/es-0000000003|$Rre/es-0000000003, $Rre/eph)\]"
+expect_anywhere "Auth scheme: User" "ip: .+"
 ok
 
 # the same stat fields twice must agree: czxid == mzxid == pzxid on a fresh node
@@ -293,6 +299,7 @@ set $R/d2 by-user2
 addauth digest user1:pw1
 get $R/secret
 get $R/d2
+whoami
 EOF
 # a wrong password is not an error: it only adds an identity that matches
 # nothing; identities accumulate on the session
@@ -306,6 +313,7 @@ expect \
     "'digest,'$D2re" ": rwa" \
     "topsecret" \
     "by-user2"
+expect_anywhere "Auth scheme: User" "digest: user1" "digest: user2"
 ok
 
 # ---------------------------------------------------------------- deleteall

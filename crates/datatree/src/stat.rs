@@ -97,18 +97,27 @@ pub struct Stat {
 }
 
 impl Stat {
+    /// What clients see of a node (`DataNode.copyStat`): the persisted `cversion` counts
+    /// creations only (it numbers sequential children), and clients are shown the count
+    /// of child changes, creations plus deletions, `2 * creations - numChildren`; a
+    /// container's or TTL node's `ephemeralOwner` reads 0.
     pub(crate) fn from_parts(p: &StatPersisted, data_length: usize, num_children: usize) -> Self {
+        let num_children = i32::try_from(num_children).unwrap_or(i32::MAX);
+        let ephemeral_owner = match NodeType::of_owner(p.ephemeral_owner) {
+            NodeType::Container | NodeType::Ttl(_) => 0,
+            _ => p.ephemeral_owner,
+        };
         Self {
             czxid: p.czxid,
             mzxid: p.mzxid,
             ctime: p.ctime,
             mtime: p.mtime,
             version: p.version,
-            cversion: p.cversion,
+            cversion: p.cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: p.aversion,
-            ephemeral_owner: p.ephemeral_owner,
+            ephemeral_owner,
             data_length: i32::try_from(data_length).unwrap_or(i32::MAX),
-            num_children: i32::try_from(num_children).unwrap_or(i32::MAX),
+            num_children,
             pzxid: p.pzxid,
         }
     }

@@ -7,8 +7,8 @@ mod common;
 use bytes::Bytes;
 use common::{Leader, create_req};
 use zk_datatree::{
-    Acl, CONTAINER_EPHEMERAL_OWNER, CreateKind, CreateMode, CreateTxn, DataTree, ErrorCode,
-    Request, TxnKind, TxnRecord, TxnResult, perms, ttl_ephemeral_owner,
+    Acl, CreateKind, CreateMode, CreateTxn, DataTree, ErrorCode, Request, TxnKind, TxnRecord,
+    TxnResult, perms, ttl_ephemeral_owner,
 };
 use zk_zab::state_machine::StateMachine;
 use zk_zab::txn::Txn;
@@ -26,7 +26,8 @@ fn fresh_tree_matches_zookeeper_3_8() {
     assert_eq!(t.approximate_data_size(), 44);
     let root = t.stat("/").unwrap();
     assert_eq!(root.num_children, 1);
-    assert_eq!((root.czxid, root.cversion, root.pzxid), (0, 0, 0));
+    // /zookeeper is added without a create: 0 creations, 1 child, so clients see -1.
+    assert_eq!((root.czxid, root.cversion, root.pzxid), (0, -1, 0));
     let (acl, stat) = t.acl("/zookeeper/config").unwrap();
     assert_eq!(acl, Acl::read_unsafe());
     assert_eq!(stat.aversion, -1);
@@ -49,7 +50,8 @@ fn stat_fields_follow_zookeeper_rules() {
         (0, 1, 0)
     );
     let root = l.tree.stat("/").unwrap();
-    assert_eq!((root.cversion, root.pzxid, root.num_children), (1, z1, 2));
+    // Clients see 2 * creations - numChildren (DataNode.copyStat): 2 * 1 - 2.
+    assert_eq!((root.cversion, root.pzxid, root.num_children), (0, z1, 2));
     assert_eq!(
         root.mzxid, 0,
         "a child create does not touch the parent's mzxid"
@@ -141,8 +143,9 @@ fn stat_fields_follow_zookeeper_rules() {
     .unwrap();
     let z5 = l.zxid as i64;
     let a = l.tree.stat("/a").unwrap();
-    // Delete moves pzxid, not cversion (DataTree.deleteNode).
-    assert_eq!((a.cversion, a.pzxid, a.num_children), (1, z5, 0));
+    // Delete moves pzxid; the persisted cversion counts creations only, and clients
+    // see creations plus deletions: 2 * 1 - 0.
+    assert_eq!((a.cversion, a.pzxid, a.num_children), (2, z5, 0));
     assert!(!l.tree.exists("/a/b"));
 }
 
@@ -292,12 +295,13 @@ fn sequential_numbering_uses_parent_cversion() {
     .unwrap();
     assert_eq!(
         l.tree.stat("/p").unwrap().cversion,
-        3,
-        "deletes do not bump cversion"
+        5,
+        "clients see deletes in cversion (2 * 3 creations - 1 child)..."
     );
     assert_eq!(
         l.create("/p/s-", CreateMode::PersistentSequential, 1),
-        "/p/s-0000000003"
+        "/p/s-0000000003",
+        "...but the sequence numbers only count creations"
     );
     let e = l.create("/p/e-", CreateMode::EphemeralSequential, 42);
     assert_eq!(e, "/p/e-0000000004");
@@ -329,12 +333,10 @@ fn sequential_numbering_wraps_negative_like_java_format() {
             parent_cversion: i32::MAX,
         }),
     ));
-    assert_eq!(l.tree.stat("/p").unwrap().cversion, i32::MAX);
     assert_eq!(
         l.create("/p/s", CreateMode::PersistentSequential, 1),
         "/p/s2147483647"
     );
-    assert_eq!(l.tree.stat("/p").unwrap().cversion, i32::MIN);
     assert_eq!(
         l.create("/p/s", CreateMode::PersistentSequential, 1),
         "/p/s-2147483648"
@@ -379,9 +381,10 @@ fn close_session_deletes_its_ephemerals() {
     assert!(l.tree.ephemerals(7).is_empty());
     assert_eq!(l.tree.sessions(), [(8, 10_000)]);
     let p = l.tree.stat("/p").unwrap();
+    // Clients see child changes (creations plus deletions) in cversion.
     assert_eq!(
         (p.pzxid, p.cversion, p.num_children),
-        (l.zxid as i64, before.cversion, 1)
+        (l.zxid as i64, before.cversion + 1, 1)
     );
     assert_eq!(l.tree.ephemerals(8), ["/p/other"]);
     // Closing again, or an unknown session, is a harmless no-op.
@@ -399,7 +402,8 @@ fn reaper_reports_empty_containers_and_expired_ttls() {
     let mut l = Leader::new();
     l.create("/c", CreateMode::Container, 1);
     let c = l.tree.stat("/c").unwrap();
-    assert_eq!(c.ephemeral_owner, CONTAINER_EPHEMERAL_OWNER);
+    // Clients see 0 (DataNode.getClientEphemeralOwner); the tree keeps the marker.
+    assert_eq!(c.ephemeral_owner, 0);
     assert_eq!(l.tree.containers(), ["/c"]);
     // Never had children: only with maxNeverUsedIntervalMs, once it has elapsed.
     assert!(l.tree.reaper_candidates(c.mtime + 10_000, 0).is_empty());
@@ -433,8 +437,9 @@ fn reaper_reports_empty_containers_and_expired_ttls() {
     };
     l.run(ttl_req("/t"), 1).unwrap();
     let t = l.tree.stat("/t").unwrap();
-    assert_eq!(t.ephemeral_owner, ttl_ephemeral_owner(1_000));
-    assert_eq!(t.ephemeral_owner as u64, 0xff00_0000_0000_03e8);
+    // The tree stores ZooKeeper's TTL marker; clients see 0.
+    assert_eq!(ttl_ephemeral_owner(1_000) as u64, 0xff00_0000_0000_03e8);
+    assert_eq!(t.ephemeral_owner, 0);
     assert_eq!(l.tree.ttls(), ["/t"]);
     assert_eq!(l.tree.reaper_candidates(t.mtime + 1_000, 0), ["/c"]);
     assert_eq!(l.tree.reaper_candidates(t.mtime + 1_001, 0), ["/c", "/t"]);
@@ -582,7 +587,7 @@ fn multi_ops_see_earlier_ops_and_apply_atomically() {
             m.cversion,
             m.num_children
         ),
-        (z, z, z, 1, 2, 1)
+        (z, z, z, 1, 3, 1)
     );
     assert_eq!(l.tree.children("/m").unwrap(), ["n-0000000001"]);
 

@@ -69,14 +69,23 @@ impl Reader<'_> {
             },
             Q::GetAcl(r) => match tree.acl(&r.path) {
                 None => err(ErrorCode::NoNode),
-                // 3.8 asks for READ or ADMIN (ZOOKEEPER-1392).
-                Some((acl, s)) if check_acl(self.auth, &acl, perms::READ | perms::ADMIN) => (
-                    0,
-                    Response::GetAcl(jute::GetAclResponse {
-                        acl: acl_out(&acl),
-                        stat: stat(&s),
-                    }),
-                ),
+                // 3.8 asks for READ or ADMIN (ZOOKEEPER-1392), and shows digest hashes
+                // only with ADMIN: `user:hash` reads `user:x` otherwise.
+                Some((mut acl, s)) if check_acl(self.auth, &acl, perms::READ | perms::ADMIN) => {
+                    if !check_acl(self.auth, &acl, perms::ADMIN) {
+                        for a in acl.iter_mut().filter(|a| a.scheme == "digest") {
+                            let user = a.id.split(':').next().unwrap_or_default();
+                            a.id = format!("{user}:x");
+                        }
+                    }
+                    (
+                        0,
+                        Response::GetAcl(jute::GetAclResponse {
+                            acl: acl_out(&acl),
+                            stat: stat(&s),
+                        }),
+                    )
+                }
                 Some(_) => err(ErrorCode::NoAuth),
             },
             Q::GetEphemerals(r) => {
@@ -115,13 +124,19 @@ impl Reader<'_> {
                 (0, Response::Multi(jute::MultiResponse { results }))
             }
             Q::WhoAmI => {
+                // Every identity, named by its provider's user name: `user` of a digest's
+                // `user:hash`, the id itself otherwise (`ClientInfo` in 3.8).
                 let client_info = self
                     .auth
                     .ids()
                     .iter()
                     .map(|(scheme, id)| jute::ClientInfo {
                         auth_scheme: scheme.clone(),
-                        user: id.clone(),
+                        user: if scheme == "digest" {
+                            id.split(':').next().unwrap_or_default().to_owned()
+                        } else {
+                            id.clone()
+                        },
                     })
                     .collect();
                 (0, Response::WhoAmI(jute::WhoAmIResponse { client_info }))
