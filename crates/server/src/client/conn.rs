@@ -27,6 +27,9 @@ use zk_jute::{
     OpCode, ReplyHeader, Request, Response, encode_frame_with, encode_response, xid,
 };
 
+/// Requests of one connection queued at most before it is no longer read.
+const MAX_OUTSTANDING: usize = 1000;
+
 /// Why a connection ends (for the log line).
 type Close = String;
 
@@ -257,7 +260,9 @@ impl Conn {
         let mut deadline = Instant::now() + self.timeout;
         loop {
             tokio::select! {
-                r = self.stream.read_buf(&mut self.rbuf) => match r {
+                // Backpressure: a client with too many requests in flight is not read
+                // until some are answered (ZooKeeper's globalOutstandingLimit).
+                r = self.stream.read_buf(&mut self.rbuf), if self.queue.len() < MAX_OUTSTANDING => match r {
                     Ok(0) => return Err("client closed the connection".into()),
                     Ok(_) => {
                         // Clients ping every third of the timeout; silence means gone.
