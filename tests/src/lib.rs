@@ -9,6 +9,7 @@
 
 pub mod ports;
 pub mod process;
+pub mod reference;
 pub mod zkclient;
 
 pub use process::{Ensemble, EnsembleSpec, NodeProc};

@@ -36,7 +36,7 @@ pub mod txn;
 pub use acl::{Acl, SharedAcl, perms};
 pub use error::{DecodeError, ErrorCode};
 pub use path::{is_special_path, validate_path};
-pub use prepare::{CreateMode, PrepareOptions, Request, prepare};
+pub use prepare::{CreateMode, FixupAcl, PrepareOptions, Request, prepare};
 pub use result::TxnResult;
 pub use stat::{
     CONTAINER_EPHEMERAL_OWNER, MAX_TTL, NodeType, Stat, StatPersisted, ttl_ephemeral_owner,

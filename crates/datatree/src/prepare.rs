@@ -5,8 +5,8 @@
 //! client sees the same error for the same bad request. Permission checks call
 //! [`PrepareOptions::authorize`] with the ACL ZooKeeper would check and the permission it
 //! needs; the server supplies it from the session's auth info (`super`, `digest`, ...).
-//! The server also expands the `auth` ACL scheme into the session's identities before
-//! calling [`prepare`], since that needs the session's auth info.
+//! The server also supplies [`PrepareOptions::fixup_acl`], which expands the `auth` ACL
+//! scheme into the session's identities.
 //!
 //! # Prepare against the leader's *speculative* tree
 //!
@@ -153,6 +153,9 @@ fn allow_all(_: &[Acl], _: i32) -> bool {
     true
 }
 
+/// ZooKeeper's `fixupACL`: the ACL to store for a requested one, or the error.
+pub type FixupAcl<'a> = dyn Fn(&[Acl]) -> Result<Vec<Acl>, ErrorCode> + 'a;
+
 /// Settings for [`prepare`].
 #[derive(Clone, Copy)]
 pub struct PrepareOptions<'a> {
@@ -162,6 +165,11 @@ pub struct PrepareOptions<'a> {
     /// Whether the requesting session may do `perm` (a [`perms`] bit) on a node with
     /// this ACL (ZooKeeper's `checkACL`); `NO_AUTH` if not. Default: allow all.
     pub authorize: &'a dyn Fn(&[Acl], i32) -> bool,
+    /// ZooKeeper's `fixupACL` for a `create` or `setACL` (inside a multi too, so a bad
+    /// ACL fails just its op): the ACL to store, or the error. The server supplies it
+    /// from the session's identities (it expands the `auth` scheme). Default: refuse an
+    /// empty list or an invalid id, and drop duplicates.
+    pub fixup_acl: &'a FixupAcl<'a>,
 }
 
 impl Default for PrepareOptions<'_> {
@@ -169,6 +177,7 @@ impl Default for PrepareOptions<'_> {
         Self {
             extended_types_enabled: false,
             authorize: &allow_all,
+            fixup_acl: &fixup_acl,
         }
     }
 }
@@ -276,7 +285,7 @@ fn prepare_op(
                 return Err(ErrorCode::BAD_ARGUMENTS);
             }
             let (parent_path, _) = split(path).ok_or(ErrorCode::BAD_ARGUMENTS)?;
-            let acl = fixup_acl(acl)?;
+            let acl = (opts.fixup_acl)(acl)?;
             let parent = nodes.get(parent_path).ok_or(ErrorCode::NO_NODE)?;
             check_acl(opts, &parent.acl, perms::CREATE)?;
             let parent_cversion = parent.stat.cversion;
@@ -365,7 +374,7 @@ fn prepare_op(
         }
         Request::SetAcl { path, acl, version } => {
             valid_path(path)?;
-            let acl = fixup_acl(acl)?;
+            let acl = (opts.fixup_acl)(acl)?;
             let node = nodes.get(path).ok_or(ErrorCode::NO_NODE)?;
             check_acl(opts, &node.acl, perms::ADMIN)?;
             let version = check_and_inc_version(node.stat.aversion, *version)?;

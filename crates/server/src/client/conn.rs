@@ -76,6 +76,10 @@ struct Conn {
 /// length) were already read.
 pub async fn serve(ctx: Arc<ClientContext>, stream: TcpStream, peer: SocketAddr, first: [u8; 4]) {
     let id = ctx.next_conn.fetch_add(1, Ordering::Relaxed);
+    // Replies are small and latency-bound (ZooKeeper sets TCP_NODELAY too).
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
+    }
     let (tx, rx) = mpsc::channel(CONN_QUEUE);
     let (syncs_tx, syncs_rx) = mpsc::channel(CONN_QUEUE);
     let mut rbuf = BytesMut::with_capacity(4096);
@@ -217,7 +221,10 @@ impl Conn {
     fn attach(&mut self, session: i64) {
         self.session = session;
         if let Some(tx) = self.tx.take() {
-            self.ctx.shared.hub().attach(self.id, session, tx);
+            self.ctx
+                .shared
+                .hub()
+                .attach(self.id, session, tx, self.auth.clone());
         }
     }
 
@@ -319,16 +326,13 @@ impl Conn {
         match request {
             Request::Auth(p) => {
                 let added = auth::add_auth(&self.ctx.auth, &mut self.auth, &p.scheme, &p.auth);
-                let zxid = self.last_zxid();
+                self.ctx.shared.hub().set_auth(self.id, self.auth.clone());
+                // The reply echoes the request's xid (the Java client sends -4, others
+                // their next xid) with zxid 0, as ZooKeeper's processPacket does.
                 match added {
-                    Ok(()) => self.reply(xid::AUTH, zxid, 0, &Response::Empty),
+                    Ok(()) => self.reply(xid, 0, 0, &Response::Empty),
                     Err(e) => {
-                        self.reply(
-                            xid::AUTH,
-                            zxid,
-                            ErrorCode::AuthFailed.code(),
-                            &Response::Empty,
-                        );
+                        self.reply(xid, 0, ErrorCode::AuthFailed.code(), &Response::Empty);
                         self.closing = Some(format!("authentication failed: {e}"));
                     }
                 }

@@ -135,7 +135,9 @@ pub fn write_request(r: &jute::Request) -> Option<Result<Request, ErrorCode>> {
 
 fn multi_result(op: &MultiOp, r: &TxnResult) -> MultiResult {
     match (op, r) {
-        (MultiOp::Create(_), TxnResult::Created { path, .. }) => {
+        // ZooKeeper 3.8 answers create2 inside a multi like create, with the path only
+        // (ZOOKEEPER-4026, fixed in 3.9); containers and TTL nodes get their stat.
+        (MultiOp::Create(_) | MultiOp::Create2(_), TxnResult::Created { path, .. }) => {
             MultiResult::Create(jute::CreateResponse { path: path.clone() })
         }
         (_, TxnResult::Created { path, stat: s }) => MultiResult::Create2(jute::Create2Response {

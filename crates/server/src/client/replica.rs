@@ -8,6 +8,7 @@ use super::envelope::{Committed, Forwarded, decode_touches};
 use super::sessions::SessionTracker;
 use super::shared::Shared;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use zk_datatree::{DataTree, ErrorCode, PrepareOptions, Request, TxnKind, TxnRecord, prepare};
@@ -94,50 +95,41 @@ impl ReplicatedTree {
         {
             return fail(ErrorCode::SESSION_EXPIRED);
         }
-        let request = match expand_auth(&info, request) {
-            Ok(r) => r,
-            Err(code) => return fail(code),
-        };
         let authorize = |acl: &[zk_datatree::Acl], perm: i32| auth::check_acl(&info, acl, perm);
+        let fixup =
+            |acl: &[zk_datatree::Acl]| auth::fixup_acl(&info, acl).map_err(|e| e.error_code());
         let opts = PrepareOptions {
             extended_types_enabled: self.options.extended_types_enabled,
             authorize: &authorize,
+            fixup_acl: &fixup,
         };
         prepare(spec, &request, f.session, now, &opts)
             .unwrap_or_else(|code| TxnRecord::new(now, TxnKind::Error { code }))
     }
 }
 
-/// Replaces `auth` ACL entries by the session's identities (`fixupACL`).
-fn expand_auth(info: &AuthInfo, request: Request) -> Result<Request, ErrorCode> {
-    let expand =
-        |acl: Vec<zk_datatree::Acl>| auth::fixup_acl(info, &acl).map_err(|e| e.error_code());
-    Ok(match request {
-        Request::Create {
-            path,
-            data,
-            acl,
-            mode,
-            ttl,
-        } => Request::Create {
-            path,
-            data,
-            acl: expand(acl)?,
-            mode,
-            ttl,
-        },
-        Request::SetAcl { path, acl, version } => Request::SetAcl {
-            path,
-            acl: expand(acl)?,
-            version,
-        },
-        Request::Multi(ops) => Request::Multi(
-            ops.into_iter()
-                .map(|op| expand_auth(info, op))
-                .collect::<Result<_, _>>()?,
-        ),
-        other => other,
-    })
+/// The ACLs of the nodes `kind` deletes, taken before it is applied: a deleted node's
+/// watchers are told only if they could read it.
+fn doomed_acls(tree: &DataTree, kind: &TxnKind, out: &mut HashMap<String, Vec<zk_datatree::Acl>>) {
+    let mut keep = |path: &str| {
+        if let Some((acl, _)) = tree.acl(path) {
+            out.insert(path.to_owned(), acl);
+        }
+    };
+    match kind {
+        TxnKind::Delete { path } => keep(path),
+        TxnKind::CloseSession { session } => {
+            for path in tree.ephemerals(*session) {
+                keep(&path);
+            }
+        }
+        TxnKind::Multi(ops) => {
+            for op in ops {
+                doomed_acls(tree, op, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 impl StateMachine for ReplicatedTree {
@@ -146,8 +138,12 @@ impl StateMachine for ReplicatedTree {
     fn apply(&mut self, txn: &Txn) {
         let mut tree = self.shared.tree_mut();
         let zxid = txn.zxid as i64;
+        let mut doomed = HashMap::new();
         let (session, cxid, result) = match Committed::decode(txn.data.clone()) {
-            Ok(c) => (c.session, c.cxid, tree.apply_record(txn.zxid, &c.record)),
+            Ok(c) => {
+                doomed_acls(&tree, &c.record.kind, &mut doomed);
+                (c.session, c.cxid, tree.apply_record(txn.zxid, &c.record))
+            }
             Err(e) => {
                 tracing::warn!(zxid = format_args!("{:#x}", txn.zxid), error = %e, "undecodable transaction: skipped");
                 let empty = Txn {
@@ -157,7 +153,15 @@ impl StateMachine for ReplicatedTree {
                 (0, 0, StateMachine::apply(&mut *tree, &empty))
             }
         };
-        self.shared.hub().applied(session, cxid, zxid, result);
+        let acl_of = |path: &str| {
+            doomed
+                .get(path)
+                .cloned()
+                .or_else(|| tree.acl(path).map(|(acl, _)| acl))
+        };
+        self.shared
+            .hub()
+            .applied(session, cxid, zxid, result, &acl_of);
     }
 
     fn last_applied(&self) -> Zxid {

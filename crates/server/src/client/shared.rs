@@ -7,11 +7,12 @@
 //! always receives a change's events before any reply that reflects it (the connection
 //! drains its queue before answering a read).
 
+use super::auth::{AuthInfo, check_acl};
 use super::watches::{ConnId, EventKind, WatchEvent, WatchKind, Watches};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::mpsc;
-use zk_datatree::{DataTree, TxnResult};
+use zk_datatree::{Acl, DataTree, TxnResult, perms};
 use zk_jute::{KeeperState, WatcherEvent};
 
 /// What an apply sends a connection.
@@ -32,6 +33,9 @@ pub enum Out {
     SessionClosed,
 }
 
+/// A node's ACL by path, when it is known.
+pub type AclOf<'a> = dyn Fn(&str) -> Option<Vec<Acl>> + 'a;
+
 /// How many messages may wait for one connection; past that the client is not reading
 /// and is disconnected (it reconnects and re-registers its watches).
 pub const CONN_QUEUE: usize = 4096;
@@ -40,6 +44,8 @@ pub const CONN_QUEUE: usize = 4096;
 struct Conn {
     session: i64,
     tx: mpsc::Sender<Out>,
+    /// Its identities: a watch fires only for a node it may read.
+    auth: AuthInfo,
 }
 
 /// The connection registry and the watches.
@@ -55,15 +61,22 @@ pub struct Hub {
 
 impl Hub {
     /// `conn` now serves `session`; a previous connection of the session here is cut off.
-    pub fn attach(&mut self, conn: ConnId, session: i64, tx: mpsc::Sender<Out>) {
+    pub fn attach(&mut self, conn: ConnId, session: i64, tx: mpsc::Sender<Out>, auth: AuthInfo) {
         if let Some(old) = self.by_session.insert(session, conn)
             && old != conn
         {
             self.detach(old);
             self.by_session.insert(session, conn);
         }
-        self.conns.insert(conn, Conn { session, tx });
+        self.conns.insert(conn, Conn { session, tx, auth });
         self.touched.insert(session);
+    }
+
+    /// `conn`'s identities changed (an `auth` packet).
+    pub fn set_auth(&mut self, conn: ConnId, auth: AuthInfo) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.auth = auth;
+        }
     }
 
     /// `conn` closed: forget it and its watches.
@@ -107,44 +120,62 @@ impl Hub {
         }
     }
 
-    fn fire(&mut self, path: &str, kind: EventKind) {
+    /// Notifies the watchers of `path`. The watches are consumed either way, but only a
+    /// connection that may READ the node (`acl`, the parent's for a child change) is told,
+    /// as ZooKeeper does since CVE-2024-23944 (in Debian's 3.8.0 too).
+    fn fire(&mut self, path: &str, kind: EventKind, acl: &AclOf<'_>) {
+        let acl = acl(path);
         for conn in self.watches.trigger(path, kind) {
-            self.send(conn, event(kind, path.to_owned()));
+            let allowed = match (&acl, self.conns.get(&conn)) {
+                (Some(acl), Some(c)) => check_acl(&c.auth, acl, perms::READ),
+                _ => true,
+            };
+            if allowed {
+                self.send(conn, event(kind, path.to_owned()));
+            }
         }
     }
 
-    fn fire_for(&mut self, result: &TxnResult) {
+    fn fire_for(&mut self, result: &TxnResult, acl: &AclOf<'_>) {
         match result {
             TxnResult::Created { path, .. } => {
-                self.fire(path, EventKind::NodeCreated);
-                self.fire(parent(path), EventKind::NodeChildrenChanged);
+                self.fire(path, EventKind::NodeCreated, acl);
+                self.fire(parent(path), EventKind::NodeChildrenChanged, acl);
             }
-            TxnResult::Deleted { path } => self.fire_deleted(path),
-            TxnResult::DataSet { path, .. } => self.fire(path, EventKind::NodeDataChanged),
+            TxnResult::Deleted { path } => self.fire_deleted(path, acl),
+            TxnResult::DataSet { path, .. } => self.fire(path, EventKind::NodeDataChanged, acl),
             TxnResult::SessionClosed { deleted, .. } => {
                 for path in deleted {
-                    self.fire_deleted(path);
+                    self.fire_deleted(path, acl);
                 }
             }
             TxnResult::Multi(results) => {
                 for r in results {
-                    self.fire_for(r);
+                    self.fire_for(r, acl);
                 }
             }
             _ => {}
         }
     }
 
-    fn fire_deleted(&mut self, path: &str) {
-        self.fire(path, EventKind::NodeDeleted);
-        self.fire(parent(path), EventKind::NodeChildrenChanged);
+    fn fire_deleted(&mut self, path: &str, acl: &AclOf<'_>) {
+        self.fire(path, EventKind::NodeDeleted, acl);
+        self.fire(parent(path), EventKind::NodeChildrenChanged, acl);
     }
 
     /// After the transaction `(session, cxid)` at `zxid` produced `result`: its watch
     /// events to every watcher, then the reply to the requester if it is connected here,
     /// and a closed session's connection is told to close.
-    pub fn applied(&mut self, session: i64, cxid: i32, zxid: i64, result: TxnResult) {
-        self.fire_for(&result);
+    /// `acl` gives a node's ACL (for a deleted node, the one it had).
+    pub fn applied(
+        &mut self,
+        session: i64,
+        cxid: i32,
+        zxid: i64,
+        result: TxnResult,
+        acl: &AclOf<'_>,
+    ) {
+        self.fire_for(&result, acl);
         let closed = match &result {
             TxnResult::SessionClosed { session, .. } => Some(*session),
             _ => None,
@@ -225,6 +256,35 @@ impl Shared {
 mod tests {
     use super::*;
 
+    fn ip() -> AuthInfo {
+        AuthInfo::new(std::net::IpAddr::from([127, 0, 0, 1]))
+    }
+
+    #[test]
+    fn a_watch_on_a_node_the_watcher_may_not_read_is_consumed_silently() {
+        let mut hub = Hub::default();
+        let (tx, mut rx) = mpsc::channel(8);
+        hub.attach(1, 0x10, tx, ip());
+        hub.watch(1, "/secret", WatchKind::Data);
+        hub.watch(1, "/open", WatchKind::Data);
+        let secret = vec![Acl::new(perms::ALL, "digest", "alice:hash")];
+        let acl_of = |p: &str| (p == "/secret").then(|| secret.clone());
+        let set = |path: &str| TxnResult::DataSet {
+            path: path.into(),
+            stat: zk_datatree::Stat::default(),
+        };
+        hub.applied(0x20, 1, 1, set("/secret"), &acl_of);
+        hub.applied(0x20, 2, 2, set("/open"), &acl_of);
+        assert!(matches!(rx.try_recv(), Ok(Out::Event(e)) if e.path == "/open"));
+        assert!(rx.try_recv().is_err(), "nothing about /secret");
+        assert!(
+            hub.watches
+                .trigger("/secret", EventKind::NodeDataChanged)
+                .is_empty(),
+            "consumed"
+        );
+    }
+
     #[test]
     fn parent_of_paths() {
         assert_eq!(parent("/a"), "/");
@@ -236,7 +296,7 @@ mod tests {
     fn a_reply_follows_its_events_and_a_closed_session_is_told() {
         let mut hub = Hub::default();
         let (tx, mut rx) = mpsc::channel(8);
-        hub.attach(1, 0x10, tx);
+        hub.attach(1, 0x10, tx, ip());
         hub.watch(1, "/e", WatchKind::Data);
         hub.applied(
             0x10,
@@ -246,6 +306,7 @@ mod tests {
                 session: 0x10,
                 deleted: vec!["/e".into()],
             },
+            &|_| None,
         );
         assert!(matches!(rx.try_recv(), Ok(Out::Event(e)) if e.path == "/e" && e.event_type == 2));
         assert!(matches!(
@@ -264,13 +325,14 @@ mod tests {
     fn a_connection_that_stops_reading_is_cut_off() {
         let mut hub = Hub::default();
         let (tx, _rx) = mpsc::channel(1);
-        hub.attach(1, 0x10, tx);
+        hub.attach(1, 0x10, tx, ip());
         for _ in 0..2 {
             hub.applied(
                 0x10,
                 1,
                 1,
                 TxnResult::Error(zk_datatree::ErrorCode::NO_NODE),
+                &|_| None,
             );
         }
         assert_eq!(hub.connections(), 0);
