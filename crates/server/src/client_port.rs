@@ -124,8 +124,47 @@ impl ClientPort {
             return;
         };
         self.counters.received.fetch_add(1, Ordering::Relaxed);
-        let status = self.status.borrow().clone();
-        let reply = fourlw::answer(cmd, &self.whitelist, &status, &self.counters);
+        // `stmk` carries the new trace mask in the 8 bytes after the word; without them
+        // ZooKeeper closes the connection unanswered.
+        let mut trace_mask = None;
+        if cmd == "stmk" && self.whitelist.allows(cmd) {
+            let mut mask = [0u8; 8];
+            match tokio::time::timeout(FIRST_BYTES, stream.read_exact(&mut mask)).await {
+                Ok(Ok(_)) => trace_mask = Some(u64::from_be_bytes(mask)),
+                _ => return tracing::debug!(%peer, "stmk without its 8-byte mask; closing"),
+            }
+        }
+        let mut status = self.status.borrow().clone();
+        if let Some(ctx) = &self.client {
+            // The role's status changes rarely; the applied zxid with every txn.
+            status.zxid = status.zxid.max(ctx.shared.tree().last_applied());
+        }
+        let (whitelist, counters, client) = (
+            self.whitelist.clone(),
+            self.counters.clone(),
+            self.client.clone(),
+        );
+        // The answer reads locks, /proc and the data directories: off the async workers.
+        let reply = tokio::task::spawn_blocking(move || {
+            fourlw::answer(
+                cmd,
+                &fourlw::Query {
+                    whitelist: &whitelist,
+                    status: &status,
+                    counters: &counters,
+                    client: client.as_deref(),
+                    peer,
+                    trace_mask,
+                },
+            )
+        })
+        .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(e) => {
+                return tracing::warn!(%peer, cmd, error = %e, "answering a four-letter word failed");
+            }
+        };
         tracing::info!(%peer, cmd, "four-letter word");
         if let Err(e) = stream.write_all(reply.as_bytes()).await {
             return tracing::debug!(%peer, error = %e, "could not write the answer");
