@@ -44,6 +44,8 @@ impl ErrorCode {
     pub const SESSION_EXPIRED: Self = Self(-112);
     /// Invalid ACL specified.
     pub const INVALID_ACL: Self = Self(-114);
+    /// The session moved to another server, so this operation is refused.
+    pub const SESSION_MOVED: Self = Self(-118);
 
     /// The raw code.
     pub fn code(self) -> i32 {
@@ -75,6 +77,7 @@ impl fmt::Display for ErrorCode {
             Self::NOT_EMPTY => "NOTEMPTY",
             Self::SESSION_EXPIRED => "SESSIONEXPIRED",
             Self::INVALID_ACL => "INVALIDACL",
+            Self::SESSION_MOVED => "SESSIONMOVED",
             _ => return write!(f, "error {}", self.0),
         };
         write!(f, "{name} ({})", self.0)

@@ -12,7 +12,7 @@ use crate::client::shared::Shared;
 use crate::client::{ClientContext, Limits, heartbeats};
 use crate::client_port::ClientPort;
 use crate::config::{Config, LearnerRole, TransportKind};
-use crate::status::{Counters, Mode, Status};
+use crate::status::{ConfInfo, Counters, Mode, QuorumProbe, Status};
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -136,6 +136,23 @@ fn tcp_config(config: &Config, me: PeerId) -> TcpConfig {
     TcpConfig::new(me, peers)
 }
 
+/// What the four-letter words learn from the replication side.
+#[derive(Debug)]
+struct NodeProbe {
+    tracker: Arc<Mutex<SessionTracker>>,
+}
+
+impl QuorumProbe for NodeProbe {
+    fn session_deadlines(&self) -> Option<Vec<(i64, std::time::Instant)>> {
+        Some(
+            self.tracker
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .deadlines(),
+        )
+    }
+}
+
 /// Runs ZAB over `tx`/`rx` with the replicated data tree, the client port and the
 /// session heartbeats, until a stop signal or a replication failure.
 async fn serve<T: Transport, R: zk_transport::Inbound>(
@@ -180,6 +197,10 @@ async fn serve<T: Transport, R: zk_transport::Inbound>(
     let (status_tx, status_rx) = watch::channel(Status::looking());
     let (stop_tx, stop_rx) = watch::channel(false);
     let counters = Counters::new();
+    counters.set_conf(ConfInfo::from_config(config));
+    counters.set_probe(Arc::new(NodeProbe {
+        tracker: tracker.clone(),
+    }));
     let ctx = Arc::new(ClientContext::new(
         shared.clone(),
         zab.clone(),
@@ -211,6 +232,7 @@ async fn serve<T: Transport, R: zk_transport::Inbound>(
             zab.clone(),
             status_rx.clone(),
             config.tick,
+            me.0,
             stop_rx.clone(),
         )
         .in_current_span(),

@@ -5,12 +5,13 @@
 
 use super::auth::{self, AuthInfo};
 use super::convert;
-use super::envelope::Forwarded;
+use super::envelope::{Forwarded, Note};
 use super::reads::Reader as TreeReader;
 use super::sessions::password;
 use super::shared::{CONN_QUEUE, Out};
 use super::watches::{ConnId, SetWatchesLists};
 use super::{ClientContext, set_watches};
+use crate::status::ConnGuard;
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -24,7 +25,7 @@ use tokio::time::Instant;
 use zk_datatree::TxnResult;
 use zk_jute::{
     ClientRequest, ClientRequestDecoder, ConnectRequest, ConnectResponse, ErrorCode, Framer,
-    OpCode, ReplyHeader, Request, Response, encode_frame_with, encode_response, xid,
+    OpCode, ReplyHeader, Request, Response, SetWatches2, encode_frame_with, encode_response, xid,
 };
 
 /// Requests of one connection queued at most before it is no longer read.
@@ -32,6 +33,14 @@ const MAX_OUTSTANDING: usize = 1000;
 
 /// Why a connection ends (for the log line).
 type Close = String;
+
+/// A request waiting in the connection's queue.
+struct Queued {
+    /// Its opcode, and when it arrived (for the connection statistics).
+    op: i32,
+    arrived: Instant,
+    item: Item,
+}
 
 enum Item {
     /// Answered from the tree at the head of the queue.
@@ -62,7 +71,9 @@ struct Conn {
     session: i64,
     timeout: Duration,
     auth: AuthInfo,
-    queue: VecDeque<Item>,
+    queue: VecDeque<Queued>,
+    /// This connection's statistics (`cons`, `stat`, `wchc`).
+    stats: ConnGuard,
     rx: mpsc::Receiver<Out>,
     /// Handed to the hub when the session is attached: once the hub drops it (the client
     /// stopped reading, or another connection took the session), `rx` ends.
@@ -76,6 +87,7 @@ struct Conn {
 /// length) were already read.
 pub async fn serve(ctx: Arc<ClientContext>, stream: TcpStream, peer: SocketAddr, first: [u8; 4]) {
     let id = ctx.next_conn.fetch_add(1, Ordering::Relaxed);
+    let stats = ctx.counters.conns.register(id, peer);
     // Replies are small and latency-bound (ZooKeeper sets TCP_NODELAY too).
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
@@ -100,6 +112,7 @@ pub async fn serve(ctx: Arc<ClientContext>, stream: TcpStream, peer: SocketAddr,
         session: 0,
         timeout: Duration::ZERO,
         queue: VecDeque::new(),
+        stats,
         rx,
         tx: Some(tx),
         syncs_tx,
@@ -150,8 +163,10 @@ impl Conn {
     }
 
     async fn handshake(&mut self) -> Result<(), Close> {
-        let deadline = Instant::now() + self.ctx.limits.connect_timeout;
+        let connected = Instant::now();
+        let deadline = connected + self.ctx.limits.connect_timeout;
         let frame = self.next_frame(deadline).await?;
+        self.stats.received();
         let req: ConnectRequest = match self.decoder.decode(&frame) {
             Ok(ClientRequest::Connect(c)) => c,
             Ok(_) => return Err("expected a connect request".into()),
@@ -181,12 +196,16 @@ impl Conn {
                 Bytes::copy_from_slice(&timeout.to_be_bytes()),
             )?;
             self.await_session_created(deadline).await?;
+            let zxid = self.last_zxid();
+            self.stats
+                .replied(OpCode::CreateSession.code(), 0, zxid, connected.elapsed());
             (session, timeout)
         } else {
             let known = self.ctx.shared.tree().session_timeout(req.session_id);
             match known {
                 Some(t) if req.passwd[..] == password(req.session_id) => {
                     self.attach(req.session_id);
+                    self.revalidate(req.session_id).await?;
                     (req.session_id, t)
                 }
                 _ => {
@@ -199,6 +218,7 @@ impl Conn {
                         read_only: req.read_only.map(|_| false),
                     };
                     encode_frame_with(&mut self.wbuf, |out| zk_jute::Record::encode(&resp, out));
+                    self.stats.sent();
                     self.write_out().await?;
                     return Err("session expired".into());
                 }
@@ -213,9 +233,27 @@ impl Conn {
             read_only: req.read_only.map(|_| false),
         };
         encode_frame_with(&mut self.wbuf, |out| zk_jute::Record::encode(&resp, out));
+        self.stats.sent();
+        self.stats.established(session, timeout);
         self.write_out().await?;
         tracing::debug!(peer = %self.peer, session = format_args!("{session:#x}"), timeout, "session established");
         Ok(())
+    }
+
+    /// Tells the leader the session now lives here, and waits until it has heard (a
+    /// sync behind the note, on the same link): from then on it refuses writes of the
+    /// session's earlier connections elsewhere (ZooKeeper's REVALIDATE).
+    async fn revalidate(&mut self, session: i64) -> Result<(), Close> {
+        self.ctx
+            .zab
+            .note_to_leader(Note::Claim(session).encode())
+            .map_err(|e| format!("cannot resume the session: {e}"))?;
+        let deadline = Instant::now() + self.ctx.limits.connect_timeout;
+        match tokio::time::timeout_at(deadline, self.ctx.zab.sync()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot resume the session: {e}")),
+            Err(_) => Err("the leader did not confirm the resumed session in time".into()),
+        }
     }
 
     fn attach(&mut self, session: i64) {
@@ -250,6 +288,7 @@ impl Conn {
 
     fn submit(&self, session: i64, cxid: i32, op: i32, body: Bytes) -> Result<(), Close> {
         let f = Forwarded {
+            from: self.ctx.server_id,
             session,
             cxid,
             op,
@@ -291,6 +330,7 @@ impl Conn {
                 }
             }
             self.flush_queue()?;
+            self.stats.set_queued(self.queue.len());
             self.write_out().await?;
             if let Some(why) = self.closing.take() {
                 return Err(why);
@@ -306,6 +346,7 @@ impl Conn {
                 Err(e) => return Err(format!("bad frame: {e}")),
             };
             self.ctx.counters.received.fetch_add(1, Ordering::Relaxed);
+            self.stats.received();
             self.ctx.shared.hub().touch(self.session);
             let (header, request) = match self.decoder.decode(&frame) {
                 Ok(ClientRequest::Op { header, request }) => (header, request),
@@ -320,6 +361,7 @@ impl Conn {
         let header = ReplyHeader { xid, zxid, err };
         encode_frame_with(&mut self.wbuf, |out| encode_response(&header, body, out));
         self.ctx.counters.sent.fetch_add(1, Ordering::Relaxed);
+        self.stats.sent();
     }
 
     fn request(&mut self, xid: i32, op: i32, request: Request, body: Bytes) -> Result<(), Close> {
@@ -337,38 +379,28 @@ impl Conn {
                     }
                 }
             }
-            Request::SetWatches(w) => {
-                let lists = SetWatchesLists {
+            // Version 1 is version 2 without the persistent lists.
+            Request::SetWatches(w) => self.set_watches(
+                xid,
+                &SetWatches2 {
                     relative_zxid: w.relative_zxid,
-                    data_watches: &w.data_watches,
-                    exist_watches: &w.exist_watches,
-                    child_watches: &w.child_watches,
-                    persistent_watches: &[],
-                    persistent_recursive_watches: &[],
-                };
-                set_watches(&self.ctx, self.id, &lists);
-                let zxid = self.last_zxid();
-                self.reply(xid::SET_WATCHES, zxid, 0, &Response::Empty);
-            }
-            Request::SetWatches2(w) => {
-                let lists = SetWatchesLists {
-                    relative_zxid: w.relative_zxid,
-                    data_watches: &w.data_watches,
-                    exist_watches: &w.exist_watches,
-                    child_watches: &w.child_watches,
-                    persistent_watches: &w.persistent_watches,
-                    persistent_recursive_watches: &w.persistent_recursive_watches,
-                };
-                set_watches(&self.ctx, self.id, &lists);
-                let zxid = self.last_zxid();
-                self.reply(xid::SET_WATCHES, zxid, 0, &Response::Empty);
-            }
+                    data_watches: w.data_watches,
+                    exist_watches: w.exist_watches,
+                    child_watches: w.child_watches,
+                    persistent_watches: Vec::new(),
+                    persistent_recursive_watches: Vec::new(),
+                },
+            ),
+            Request::SetWatches2(w) => self.set_watches(xid, &w),
             Request::Sync(s) => {
-                self.queue.push_back(Item::Sync {
-                    xid,
-                    path: s.path,
-                    done: None,
-                });
+                self.enqueue(
+                    op,
+                    Item::Sync {
+                        xid,
+                        path: s.path,
+                        done: None,
+                    },
+                );
                 let zab = self.ctx.zab.clone();
                 let tx = self.syncs_tx.clone();
                 tokio::spawn(async move {
@@ -378,11 +410,14 @@ impl Conn {
             }
             Request::CloseSession => {
                 self.submit(self.session, xid, OpCode::CloseSession.code(), Bytes::new())?;
-                self.queue.push_back(Item::Write {
-                    xid,
-                    request,
-                    done: None,
-                });
+                self.enqueue(
+                    op,
+                    Item::Write {
+                        xid,
+                        request,
+                        done: None,
+                    },
+                );
             }
             Request::Sasl(_) | Request::Reconfig(_) => {
                 let code = if matches!(request, Request::Reconfig(_)) {
@@ -390,23 +425,53 @@ impl Conn {
                 } else {
                     ErrorCode::Unimplemented
                 };
-                self.queue.push_back(Item::Write {
-                    xid,
-                    request,
-                    done: Some((0, TxnResult::Error(zk_datatree::ErrorCode(code.code())))),
-                });
+                self.enqueue(
+                    op,
+                    Item::Write {
+                        xid,
+                        request,
+                        done: Some((0, TxnResult::Error(zk_datatree::ErrorCode(code.code())))),
+                    },
+                );
             }
             r if convert::write_request(&r).is_some() => {
                 self.submit(self.session, xid, op, body)?;
-                self.queue.push_back(Item::Write {
-                    xid,
-                    request: r,
-                    done: None,
-                });
+                self.enqueue(
+                    op,
+                    Item::Write {
+                        xid,
+                        request: r,
+                        done: None,
+                    },
+                );
             }
-            r => self.queue.push_back(Item::Read { xid, request: r }),
+            r => self.enqueue(op, Item::Read { xid, request: r }),
         }
         Ok(())
+    }
+
+    /// Re-registers a reconnecting client's watches; their catch-up events are queued
+    /// before the reply, which echoes the request's xid (the Java client sends -8).
+    fn set_watches(&mut self, xid: i32, w: &SetWatches2) {
+        let lists = SetWatchesLists {
+            relative_zxid: w.relative_zxid,
+            data_watches: &w.data_watches,
+            exist_watches: &w.exist_watches,
+            child_watches: &w.child_watches,
+            persistent_watches: &w.persistent_watches,
+            persistent_recursive_watches: &w.persistent_recursive_watches,
+        };
+        set_watches(&self.ctx, self.id, &lists);
+        let zxid = self.last_zxid();
+        self.reply(xid, zxid, 0, &Response::Empty);
+    }
+
+    fn enqueue(&mut self, op: i32, item: Item) {
+        self.queue.push_back(Queued {
+            op,
+            arrived: Instant::now(),
+            item,
+        });
     }
 
     fn out(&mut self, out: Out) -> Result<(), Close> {
@@ -415,7 +480,7 @@ impl Conn {
                 self.reply(xid::NOTIFICATION, -1, 0, &Response::Notification(e));
             }
             Out::Reply { cxid, zxid, result } => {
-                let slot = self.queue.iter_mut().find_map(|i| match i {
+                let slot = self.queue.iter_mut().find_map(|q| match &mut q.item {
                     Item::Write {
                         xid,
                         done: d @ None,
@@ -445,12 +510,12 @@ impl Conn {
         let Some(zxid) = done else {
             return Err("this server stopped serving during a sync".into());
         };
-        for item in &mut self.queue {
+        for q in &mut self.queue {
             if let Item::Sync {
                 xid: x,
                 done: d @ None,
                 ..
-            } = item
+            } = &mut q.item
                 && *x == xid
             {
                 *d = Some(zxid);
@@ -463,19 +528,30 @@ impl Conn {
     /// Answers from the head of the queue while the head is answerable.
     fn flush_queue(&mut self) -> Result<(), Close> {
         loop {
-            match self.queue.front() {
+            let ready = match self.queue.front().map(|q| &q.item) {
                 None => return Ok(()),
-                Some(Item::Read { .. }) => {
-                    // Events of every change this read may see must go out first.
-                    while let Ok(out) = self.rx.try_recv() {
-                        self.out(out)?;
-                    }
-                    let Some(Item::Read { xid, request }) = self.queue.pop_front() else {
-                        return Ok(());
-                    };
+                Some(Item::Read { .. }) => true,
+                Some(Item::Write { done, .. }) => done.is_some(),
+                Some(Item::Sync { done, .. }) => done.is_some(),
+            };
+            if !ready {
+                return Ok(());
+            }
+            let Some(q) = self.queue.pop_front() else {
+                return Ok(());
+            };
+            let (xid, zxid) = match q.item {
+                Item::Read { xid, request } => {
                     let (zxid, err, body) = {
-                        let tree = self.ctx.shared.tree();
-                        let mut hub = self.ctx.shared.hub();
+                        let shared = self.ctx.shared.clone();
+                        let tree = shared.tree();
+                        // An apply queues its events before it releases the write lock:
+                        // with the read lock held, the events of every change this read
+                        // sees are queued, and go out before its reply.
+                        while let Ok(out) = self.rx.try_recv() {
+                            self.out(out)?;
+                        }
+                        let mut hub = shared.hub();
                         let reader = TreeReader {
                             conn: self.id,
                             session: self.session,
@@ -490,40 +566,33 @@ impl Conn {
                         xid
                     };
                     self.reply(xid, zxid, err, &body);
+                    (xid, zxid)
                 }
-                Some(Item::Write { done: Some(_), .. }) => {
-                    let Some(Item::Write {
-                        xid,
-                        request,
-                        done: Some((zxid, result)),
-                    }) = self.queue.pop_front()
-                    else {
-                        return Ok(());
-                    };
+                Item::Write {
+                    xid,
+                    request,
+                    done: Some((zxid, result)),
+                } => {
                     let (err, body) = convert::write_reply(&request, &result);
                     self.reply(xid, zxid, err, &body);
                     if matches!(request, Request::CloseSession) {
                         self.closing = Some("the client closed its session".into());
                     }
+                    (xid, zxid)
                 }
-                Some(Item::Sync { done: Some(_), .. }) => {
-                    let Some(Item::Sync {
-                        xid,
-                        path,
-                        done: Some(zxid),
-                    }) = self.queue.pop_front()
-                    else {
-                        return Ok(());
-                    };
-                    self.reply(
-                        xid,
-                        zxid,
-                        0,
-                        &Response::Sync(zk_jute::SyncResponse { path }),
-                    );
+                Item::Sync {
+                    xid,
+                    path,
+                    done: Some(zxid),
+                } => {
+                    let body = Response::Sync(zk_jute::SyncResponse { path });
+                    self.reply(xid, zxid, 0, &body);
+                    (xid, zxid)
                 }
-                Some(_) => return Ok(()),
-            }
+                // Not ready: ruled out above.
+                Item::Write { .. } | Item::Sync { .. } => return Ok(()),
+            };
+            self.stats.replied(q.op, xid, zxid, q.arrived.elapsed());
         }
     }
 }

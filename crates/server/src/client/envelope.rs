@@ -7,8 +7,9 @@
 //!   carries `authinfo` for the same reason).
 //! - [`Committed`]: the transaction ZAB replicates: the requester (session, cxid) and the
 //!   leader's [`TxnRecord`], so the server holding the connection can answer it.
-//! - [`encode_touches`] / [`decode_touches`]: the sessions a learner kept alive, sent to
-//!   the leader every half tick (ZooKeeper puts them in its PING).
+//! - [`Note`]: what a server tells its leader beside requests: the sessions it kept alive
+//!   (every half tick; ZooKeeper puts them in its PING) and the sessions clients resumed
+//!   on it (ZooKeeper's REVALIDATE).
 //!
 //! Every layout starts with a version byte; integers are big-endian; strings and byte
 //! strings are a `u32` length and the bytes. Decoding never panics.
@@ -39,6 +40,8 @@ pub enum EnvelopeError {
 /// A client request on its way to the leader.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Forwarded {
+    /// The server the client is connected to (the session's owner, as it believes).
+    pub from: u64,
     /// The requesting session.
     pub session: i64,
     /// The client's xid for it (0 for server-made requests such as expiry).
@@ -115,6 +118,7 @@ impl Forwarded {
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(32 + self.body.len());
         out.put_u8(VERSION);
+        out.put_u64(self.from);
         out.put_i64(self.session);
         out.put_i32(self.cxid);
         out.put_i32(self.op);
@@ -131,6 +135,7 @@ impl Forwarded {
     pub fn decode(buf: Bytes) -> Result<Self, EnvelopeError> {
         let mut r = Reader { buf };
         r.version()?;
+        let from = r.i64()? as u64;
         let session = r.i64()?;
         let cxid = r.i32()?;
         let op = r.i32()?;
@@ -143,6 +148,7 @@ impl Forwarded {
         }
         let body = r.bytes()?;
         Ok(Self {
+            from,
             session,
             cxid,
             op,
@@ -179,24 +185,54 @@ impl Committed {
     }
 }
 
-/// The note listing sessions a learner kept alive.
-pub fn encode_touches(sessions: &[i64]) -> Bytes {
-    let mut out = BytesMut::with_capacity(5 + 8 * sessions.len());
-    out.put_u8(VERSION);
-    out.put_u32(u32::try_from(sessions.len()).unwrap_or(u32::MAX));
-    for s in sessions {
-        out.put_i64(*s);
-    }
-    out.freeze()
+/// What a server tells its leader beside requests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Note {
+    /// These sessions were active here since the last note.
+    Touches(Vec<i64>),
+    /// A client resumed this session here: the leader refuses writes of its earlier
+    /// connections elsewhere (`SessionMoved`), as ZooKeeper's session owner check does.
+    Claim(i64),
 }
 
-/// Parses [`encode_touches`]' note.
-pub fn decode_touches(buf: Bytes) -> Result<Vec<i64>, EnvelopeError> {
-    let mut r = Reader { buf };
-    r.version()?;
-    let n = r.u32()? as usize;
-    r.need(n.saturating_mul(8))?;
-    (0..n).map(|_| r.i64()).collect()
+impl Note {
+    /// The note's bytes.
+    pub fn encode(&self) -> Bytes {
+        let mut out = BytesMut::new();
+        out.put_u8(VERSION);
+        match self {
+            Self::Touches(sessions) => {
+                out.put_u8(1);
+                out.put_u32(u32::try_from(sessions.len()).unwrap_or(u32::MAX));
+                for s in sessions {
+                    out.put_i64(*s);
+                }
+            }
+            Self::Claim(session) => {
+                out.put_u8(2);
+                out.put_i64(*session);
+            }
+        }
+        out.freeze()
+    }
+
+    /// Parses what [`encode`](Self::encode) wrote.
+    pub fn decode(buf: Bytes) -> Result<Self, EnvelopeError> {
+        let mut r = Reader { buf };
+        r.version()?;
+        r.need(1)?;
+        match r.buf.get_u8() {
+            1 => {
+                let n = r.u32()? as usize;
+                r.need(n.saturating_mul(8))?;
+                Ok(Self::Touches(
+                    (0..n).map(|_| r.i64()).collect::<Result<_, _>>()?,
+                ))
+            }
+            2 => Ok(Self::Claim(r.i64()?)),
+            _ => Err(EnvelopeError::Truncated),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +243,7 @@ mod tests {
     #[test]
     fn forwarded_round_trips_and_rejects_every_truncation() {
         let f = Forwarded {
+            from: 3,
             session: 0x0100_0000_0000_0001,
             cxid: 7,
             op: 1,
@@ -240,12 +277,11 @@ mod tests {
     }
 
     #[test]
-    fn touches_round_trip_and_a_lying_count_is_refused() {
-        assert_eq!(
-            decode_touches(encode_touches(&[1, -2, 3])),
-            Ok(vec![1, -2, 3])
-        );
-        let lie = Bytes::from_static(&[1, 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(decode_touches(lie), Err(EnvelopeError::Truncated));
+    fn notes_round_trip_and_a_lying_count_is_refused() {
+        for n in [Note::Touches(vec![1, -2, 3]), Note::Claim(7)] {
+            assert_eq!(Note::decode(n.encode()), Ok(n));
+        }
+        let lie = Bytes::from_static(&[1, 1, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(Note::decode(lie), Err(EnvelopeError::Truncated));
     }
 }

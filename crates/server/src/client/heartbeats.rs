@@ -3,7 +3,7 @@
 //! session it has not heard of within its timeout, through ZAB like a client's
 //! `closeSession`.
 
-use super::envelope::{Forwarded, encode_touches};
+use super::envelope::{Forwarded, Note};
 use super::sessions::SessionTracker;
 use super::shared::Shared;
 use crate::status::{Mode, Status};
@@ -22,6 +22,7 @@ pub async fn run(
     zab: ClientHandle,
     status: watch::Receiver<Status>,
     tick: Duration,
+    me: u64,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut every = tokio::time::interval((tick / 2).max(Duration::from_millis(10)));
@@ -35,7 +36,7 @@ pub async fn run(
         let touched = shared.hub().take_touched();
         if !touched.is_empty() {
             // Dropped while no leader is in session: the leader restarts every deadline.
-            let _ = zab.note_to_leader(encode_touches(&touched));
+            let _ = zab.note_to_leader(Note::Touches(touched).encode());
         }
         let s = status.borrow().clone();
         let leading = s.serving && matches!(s.mode, Mode::Leader | Mode::Standalone);
@@ -58,6 +59,7 @@ pub async fn run(
                 "session expired: closing it"
             );
             let close = Forwarded {
+                from: me,
                 session,
                 cxid: 0,
                 op: OpCode::CloseSession.code(),

@@ -60,6 +60,8 @@ pub struct ClientContext {
     pub auth: auth::AuthConfig,
     /// Packet counters for the four-letter words.
     pub counters: Arc<Counters>,
+    /// This server's id (0 standalone).
+    pub server_id: u64,
     ids: Mutex<SessionIds>,
     next_conn: AtomicU64,
 }
@@ -82,6 +84,7 @@ impl ClientContext {
             limits,
             auth,
             counters,
+            server_id,
             ids: Mutex::new(SessionIds::new(server_id)),
             next_conn: AtomicU64::new(1),
         }

@@ -30,6 +30,7 @@ pub struct ReaperConfig {
 /// The `deleteContainer` request for `path`, made by the server (session 0).
 pub fn delete_container(path: &str) -> Forwarded {
     Forwarded {
+        from: 0,
         session: 0,
         cxid: 0,
         op: OpCode::DeleteContainer.code(),

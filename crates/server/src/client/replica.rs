@@ -4,7 +4,7 @@
 
 use super::auth::{self, AuthInfo};
 use super::convert;
-use super::envelope::{Committed, Forwarded, decode_touches};
+use super::envelope::{Committed, Forwarded, Note};
 use super::sessions::SessionTracker;
 use super::shared::Shared;
 use bytes::Bytes;
@@ -59,6 +59,10 @@ impl ReplicatedTree {
         }
     }
 
+    fn tracker(&self) -> std::sync::MutexGuard<'_, SessionTracker> {
+        self.tracker.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn prepare_forwarded(&self, spec: &DataTree, f: &Forwarded, now: i64) -> TxnRecord {
         let fail = |code| TxnRecord::new(now, TxnKind::Error { code });
         let request = if f.op == OpCode::CreateSession.code() {
@@ -88,12 +92,17 @@ impl ReplicatedTree {
             }
         };
         let info = AuthInfo::from_ids(f.auth.clone());
-        if !matches!(
-            request,
-            Request::CreateSession { .. } | Request::DeleteContainer { .. }
-        ) && spec.session_timeout(f.session).is_none()
-        {
-            return fail(ErrorCode::SESSION_EXPIRED);
+        match &request {
+            Request::CreateSession { .. } => self.tracker().claim(f.session, f.from),
+            Request::DeleteContainer { .. } | Request::CloseSession => {}
+            _ if spec.session_timeout(f.session).is_none() => {
+                return fail(ErrorCode::SESSION_EXPIRED);
+            }
+            // The client resumed its session on another server since it sent this.
+            _ if !self.tracker().is_owner(f.session, f.from) => {
+                return fail(ErrorCode::SESSION_MOVED);
+            }
+            _ => {}
         }
         let authorize = |acl: &[zk_datatree::Acl], perm: i32| auth::check_acl(&info, acl, perm);
         let fixup =
@@ -210,15 +219,19 @@ impl StateMachine for ReplicatedTree {
     }
 
     fn learner_note(&mut self, from: PeerId, note: Bytes) {
-        match decode_touches(note) {
-            Ok(sessions) => {
+        let note = match Note::decode(note) {
+            Ok(n) => n,
+            Err(e) => return tracing::debug!(%from, error = %e, "undecodable note"),
+        };
+        let mut t = self.tracker.lock().unwrap_or_else(|e| e.into_inner());
+        match note {
+            Note::Touches(sessions) => {
                 let now = Instant::now();
-                let mut t = self.tracker.lock().unwrap_or_else(|e| e.into_inner());
                 for s in sessions {
                     t.touch(s, now);
                 }
             }
-            Err(e) => tracing::debug!(%from, error = %e, "undecodable heartbeat note"),
+            Note::Claim(session) => t.claim(session, from.0),
         }
     }
 }

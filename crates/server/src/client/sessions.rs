@@ -58,6 +58,8 @@ pub fn password(id: i64) -> [u8; 16] {
 #[derive(Debug, Default)]
 pub struct SessionTracker {
     deadlines: HashMap<i64, (Instant, Duration)>,
+    /// The server each session's client is connected to, as last claimed.
+    owners: HashMap<i64, u64>,
 }
 
 impl SessionTracker {
@@ -69,6 +71,18 @@ impl SessionTracker {
     /// Forgets every deadline (this server stopped leading).
     pub fn clear(&mut self) {
         self.deadlines.clear();
+        self.owners.clear();
+    }
+
+    /// A client resumed (or created) `session` on server `owner`.
+    pub fn claim(&mut self, session: i64, owner: u64) {
+        self.owners.insert(session, owner);
+    }
+
+    /// Whether a request for `session` from server `from` comes from its owner; an
+    /// unknown owner (a new leader's first request) becomes `from`.
+    pub fn is_owner(&mut self, session: i64, from: u64) -> bool {
+        *self.owners.entry(session).or_insert(from) == from
     }
 
     /// Follows the tree's sessions: new ones get a full timeout from `now`, closed ones
@@ -76,6 +90,7 @@ impl SessionTracker {
     pub fn sync(&mut self, sessions: &[(i64, i32)], now: Instant) {
         let live: HashMap<i64, i32> = sessions.iter().copied().collect();
         self.deadlines.retain(|id, _| live.contains_key(id));
+        self.owners.retain(|id, _| live.contains_key(id));
         for (&id, &timeout) in &live {
             let timeout = Duration::from_millis(u64::try_from(timeout).unwrap_or(0));
             self.deadlines.entry(id).or_insert((now + timeout, timeout));
@@ -104,6 +119,17 @@ impl SessionTracker {
         out
     }
 
+    /// Every tracked session's deadline (for `dump`).
+    pub fn deadlines(&self) -> Vec<(i64, Instant)> {
+        let mut v: Vec<(i64, Instant)> = self
+            .deadlines
+            .iter()
+            .map(|(id, (d, _))| (*id, *d))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// How many sessions are tracked.
     pub fn len(&self) -> usize {
         self.deadlines.len()
@@ -128,6 +154,15 @@ mod tests {
         assert_eq!((x as u64) >> 56, 3);
         let mut b = SessionIds::new(4);
         assert_ne!(b.next_id(), x);
+    }
+
+    #[test]
+    fn the_last_claim_owns_the_session() {
+        let mut t = SessionTracker::new();
+        assert!(t.is_owner(5, 1), "an unknown owner is taken on trust");
+        assert!(!t.is_owner(5, 2));
+        t.claim(5, 2);
+        assert!(t.is_owner(5, 2) && !t.is_owner(5, 1));
     }
 
     #[test]
