@@ -8,7 +8,8 @@ cargo build -q -p zk-server
 target/debug/zk-server dev --dir "$dir" --client-port 22181 --quorum-port 22888 --election-port 23888 --tick-time 200 >"$dir/dev.out" 2>&1 &
 pid=$!
 for _ in $(seq 1 150); do
-    modes=$(for p in 22181 22182 22183; do echo srvr | nc -q 1 127.0.0.1 $p 2>/dev/null | sed -n 's/^Mode: //p'; done | sort | tr '\n' ' ')
+    # A node not listening yet is no error here: poll again.
+    modes=$(for p in 22181 22182 22183; do { echo srvr | nc -q 1 127.0.0.1 $p 2>/dev/null || true; } | sed -n 's/^Mode: //p'; done | sort | tr '\n' ' ')
     if [ "$modes" = "follower follower leader " ]; then
         echo "dev ensemble serving: $modes"
         kill -INT $pid
