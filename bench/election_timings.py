@@ -52,8 +52,8 @@ def wait_modes(ports, want_leader=True, timeout=120.0):
 
 
 class Ensemble:
-    def __init__(self, system, binary, tick, base):
-        self.system, self.binary, self.tick = system, binary, tick
+    def __init__(self, system, binary, tick, base, heap="512m"):
+        self.system, self.binary, self.tick, self.heap = system, binary, tick, heap
         self.dir = tempfile.mkdtemp(prefix=f"bench-{system}-")
         self.client = [base + i for i in range(3)]
         self.procs = {}
@@ -74,7 +74,7 @@ class Ensemble:
         cfg = os.path.join(d, "zoo.cfg")
         log = open(os.path.join(d, "server.log"), "ab")
         if self.system == "zookeeper":
-            cmd = ["java", "-Xmx512m", f"-Dzookeeper.log.dir={d}", "-Dzookeeper.root.logger=WARN,CONSOLE",
+            cmd = ["java", f"-Xmx{self.heap}", f"-Dzookeeper.log.dir={d}", "-Dzookeeper.root.logger=WARN,CONSOLE",
                    "-cp", ZK_CLASSPATH, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg]
         else:
             cmd = [self.binary, "--config", cfg]

@@ -185,6 +185,7 @@ async fn serve<T: Transport, R: zk_transport::Inbound>(
         TreeOptions {
             extended_types_enabled: config.extended_types_enabled,
             max_buffer: config.max_buffer,
+            server_id: me.0,
         },
     );
     let (driver, zab) = match Driver::open(driver_config, tx.clone(), rx, tree) {

@@ -194,7 +194,8 @@ impl Conn {
                 0,
                 OpCode::CreateSession.code(),
                 Bytes::copy_from_slice(&timeout.to_be_bytes()),
-            )?;
+            )
+            .await?;
             self.await_session_created(deadline).await?;
             let zxid = self.last_zxid();
             self.stats
@@ -286,9 +287,12 @@ impl Conn {
         }
     }
 
-    fn submit(&self, session: i64, cxid: i32, op: i32, body: Bytes) -> Result<(), Close> {
+    /// Hands a write to ZAB, waiting while the server's request queue is full (this
+    /// connection is then not read: backpressure, as ZooKeeper throttles).
+    async fn submit(&self, session: i64, cxid: i32, op: i32, body: Bytes) -> Result<(), Close> {
         let f = Forwarded {
             from: self.ctx.server_id,
+            conn: self.id,
             session,
             cxid,
             op,
@@ -297,7 +301,8 @@ impl Conn {
         };
         self.ctx
             .zab
-            .write(f.encode())
+            .write_wait(f.encode())
+            .await
             .map_err(|e| format!("cannot submit a write: {e}"))
     }
 
@@ -313,7 +318,7 @@ impl Conn {
                     Ok(_) => {
                         // Clients ping every third of the timeout; silence means gone.
                         deadline = Instant::now() + self.timeout;
-                        self.frames()?
+                        self.frames().await?
                     }
                     Err(e) => return Err(format!("read failed: {e}")),
                 },
@@ -338,7 +343,7 @@ impl Conn {
         }
     }
 
-    fn frames(&mut self) -> Result<(), Close> {
+    async fn frames(&mut self) -> Result<(), Close> {
         loop {
             let frame = match self.framer.next_frame(&mut self.rbuf) {
                 Ok(Some(f)) => f,
@@ -353,7 +358,8 @@ impl Conn {
                 Ok(ClientRequest::Connect(_)) => return Err("a second connect request".into()),
                 Err(e) => return Err(format!("malformed request: {e}")),
             };
-            self.request(header.xid, header.op, request, frame.slice(8..))?;
+            self.request(header.xid, header.op, request, frame.slice(8..))
+                .await?;
         }
     }
 
@@ -364,7 +370,13 @@ impl Conn {
         self.stats.sent();
     }
 
-    fn request(&mut self, xid: i32, op: i32, request: Request, body: Bytes) -> Result<(), Close> {
+    async fn request(
+        &mut self,
+        xid: i32,
+        op: i32,
+        request: Request,
+        body: Bytes,
+    ) -> Result<(), Close> {
         match request {
             Request::Auth(p) => {
                 let added = auth::add_auth(&self.ctx.auth, &mut self.auth, &p.scheme, &p.auth);
@@ -409,7 +421,8 @@ impl Conn {
                 });
             }
             Request::CloseSession => {
-                self.submit(self.session, xid, OpCode::CloseSession.code(), Bytes::new())?;
+                self.submit(self.session, xid, OpCode::CloseSession.code(), Bytes::new())
+                    .await?;
                 self.enqueue(
                     op,
                     Item::Write {
@@ -435,7 +448,7 @@ impl Conn {
                 );
             }
             r if convert::write_request(&r).is_some() => {
-                self.submit(self.session, xid, op, body)?;
+                self.submit(self.session, xid, op, body).await?;
                 self.enqueue(
                     op,
                     Item::Write {

@@ -42,6 +42,8 @@ pub enum EnvelopeError {
 pub struct Forwarded {
     /// The server the client is connected to (the session's owner, as it believes).
     pub from: u64,
+    /// The connection on that server (0: none, a request the server made).
+    pub conn: u64,
     /// The requesting session.
     pub session: i64,
     /// The client's xid for it (0 for server-made requests such as expiry).
@@ -58,6 +60,11 @@ pub struct Forwarded {
 /// A transaction as ZAB replicates it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Committed {
+    /// The server holding the requesting connection.
+    pub from: u64,
+    /// The requesting connection there (0: none); its reply goes to this connection
+    /// only, never to a later connection of the same session.
+    pub conn: u64,
     /// The requesting session (0 when the server made the request).
     pub session: i64,
     /// The client's xid.
@@ -119,6 +126,7 @@ impl Forwarded {
         let mut out = BytesMut::with_capacity(32 + self.body.len());
         out.put_u8(VERSION);
         out.put_u64(self.from);
+        out.put_u64(self.conn);
         out.put_i64(self.session);
         out.put_i32(self.cxid);
         out.put_i32(self.op);
@@ -136,6 +144,7 @@ impl Forwarded {
         let mut r = Reader { buf };
         r.version()?;
         let from = r.i64()? as u64;
+        let conn = r.i64()? as u64;
         let session = r.i64()?;
         let cxid = r.i32()?;
         let op = r.i32()?;
@@ -149,6 +158,7 @@ impl Forwarded {
         let body = r.bytes()?;
         Ok(Self {
             from,
+            conn,
             session,
             cxid,
             op,
@@ -162,8 +172,10 @@ impl Committed {
     /// The payload of the ZAB transaction.
     pub fn encode(&self) -> Bytes {
         let record = self.record.encode();
-        let mut out = BytesMut::with_capacity(13 + record.len());
+        let mut out = BytesMut::with_capacity(29 + record.len());
         out.put_u8(VERSION);
+        out.put_u64(self.from);
+        out.put_u64(self.conn);
         out.put_i64(self.session);
         out.put_i32(self.cxid);
         out.put_slice(&record);
@@ -174,10 +186,14 @@ impl Committed {
     pub fn decode(buf: Bytes) -> Result<Self, EnvelopeError> {
         let mut r = Reader { buf };
         r.version()?;
+        let from = r.i64()? as u64;
+        let conn = r.i64()? as u64;
         let session = r.i64()?;
         let cxid = r.i32()?;
         let record = TxnRecord::decode(&r.buf).map_err(|e| EnvelopeError::Record(e.to_string()))?;
         Ok(Self {
+            from,
+            conn,
             session,
             cxid,
             record,
@@ -244,6 +260,7 @@ mod tests {
     fn forwarded_round_trips_and_rejects_every_truncation() {
         let f = Forwarded {
             from: 3,
+            conn: 9,
             session: 0x0100_0000_0000_0001,
             cxid: 7,
             op: 1,
@@ -263,6 +280,8 @@ mod tests {
     #[test]
     fn committed_round_trips() {
         let c = Committed {
+            from: 2,
+            conn: 4,
             session: -5,
             cxid: 9,
             record: TxnRecord::new(

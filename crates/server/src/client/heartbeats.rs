@@ -60,6 +60,7 @@ pub async fn run(
             );
             let close = Forwarded {
                 from: me,
+                conn: 0,
                 session,
                 cxid: 0,
                 op: OpCode::CloseSession.code(),

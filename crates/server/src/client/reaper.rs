@@ -31,6 +31,7 @@ pub struct ReaperConfig {
 pub fn delete_container(path: &str) -> Forwarded {
     Forwarded {
         from: 0,
+        conn: 0,
         session: 0,
         cxid: 0,
         op: OpCode::DeleteContainer.code(),

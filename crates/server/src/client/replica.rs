@@ -24,6 +24,8 @@ pub struct TreeOptions {
     pub extended_types_enabled: bool,
     /// `jute.maxbuffer`: the largest record a request may hold.
     pub max_buffer: usize,
+    /// This server's id (0 standalone): replies go to connections of this server only.
+    pub server_id: u64,
 }
 
 /// The replicated data tree. Build one per server; hand it to the ZAB driver and keep
@@ -148,10 +150,16 @@ impl StateMachine for ReplicatedTree {
         let mut tree = self.shared.tree_mut();
         let zxid = txn.zxid as i64;
         let mut doomed = HashMap::new();
-        let (session, cxid, result) = match Committed::decode(txn.data.clone()) {
+        let (conn, session, cxid, result) = match Committed::decode(txn.data.clone()) {
             Ok(c) => {
                 doomed_acls(&tree, &c.record.kind, &mut doomed);
-                (c.session, c.cxid, tree.apply_record(txn.zxid, &c.record))
+                let conn = (c.from == self.options.server_id && c.conn != 0).then_some(c.conn);
+                (
+                    conn,
+                    c.session,
+                    c.cxid,
+                    tree.apply_record(txn.zxid, &c.record),
+                )
             }
             Err(e) => {
                 tracing::warn!(zxid = format_args!("{:#x}", txn.zxid), error = %e, "undecodable transaction: skipped");
@@ -159,7 +167,7 @@ impl StateMachine for ReplicatedTree {
                     zxid: txn.zxid,
                     data: Bytes::new(),
                 };
-                (0, 0, StateMachine::apply(&mut *tree, &empty))
+                (None, 0, 0, StateMachine::apply(&mut *tree, &empty))
             }
         };
         let acl_of = |path: &str| {
@@ -170,7 +178,7 @@ impl StateMachine for ReplicatedTree {
         };
         self.shared
             .hub()
-            .applied(session, cxid, zxid, result, &acl_of);
+            .applied(conn, session, cxid, zxid, result, &acl_of);
     }
 
     fn last_applied(&self) -> Zxid {
@@ -195,6 +203,8 @@ impl StateMachine for ReplicatedTree {
         let now = now_ms();
         let committed = match Forwarded::decode(request) {
             Ok(f) => Committed {
+                from: f.from,
+                conn: f.conn,
                 session: f.session,
                 cxid: f.cxid,
                 record: self.prepare_forwarded(&spec, &f, now),
@@ -202,6 +212,8 @@ impl StateMachine for ReplicatedTree {
             Err(e) => {
                 tracing::warn!(error = %e, "undecodable forwarded request: answered as a failed txn");
                 Committed {
+                    from: 0,
+                    conn: 0,
                     session: 0,
                     cxid: 0,
                     record: TxnRecord::new(

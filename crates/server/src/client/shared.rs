@@ -169,6 +169,7 @@ impl Hub {
     /// `acl` gives a node's ACL (for a deleted node, the one it had).
     pub fn applied(
         &mut self,
+        conn: Option<ConnId>,
         session: i64,
         cxid: i32,
         zxid: i64,
@@ -180,7 +181,11 @@ impl Hub {
             TxnResult::SessionClosed { session, .. } => Some(*session),
             _ => None,
         };
-        if let Some(&conn) = self.by_session.get(&session) {
+        // The reply goes to the connection that asked, if it is still here and still
+        // serves the session; a later connection of the session never gets it.
+        if let Some(conn) = conn
+            && self.conns.get(&conn).is_some_and(|c| c.session == session)
+        {
             self.send(conn, Out::Reply { cxid, zxid, result });
         }
         if let Some(s) = closed
@@ -273,8 +278,8 @@ mod tests {
             path: path.into(),
             stat: zk_datatree::Stat::default(),
         };
-        hub.applied(0x20, 1, 1, set("/secret"), &acl_of);
-        hub.applied(0x20, 2, 2, set("/open"), &acl_of);
+        hub.applied(None, 0x20, 1, 1, set("/secret"), &acl_of);
+        hub.applied(None, 0x20, 2, 2, set("/open"), &acl_of);
         assert!(matches!(rx.try_recv(), Ok(Out::Event(e)) if e.path == "/open"));
         assert!(rx.try_recv().is_err(), "nothing about /secret");
         assert!(
@@ -299,6 +304,7 @@ mod tests {
         hub.attach(1, 0x10, tx, ip());
         hub.watch(1, "/e", WatchKind::Data);
         hub.applied(
+            Some(1),
             0x10,
             5,
             7,
@@ -328,6 +334,7 @@ mod tests {
         hub.attach(1, 0x10, tx, ip());
         for _ in 0..2 {
             hub.applied(
+                Some(1),
                 0x10,
                 1,
                 1,

@@ -63,6 +63,19 @@ impl ClientHandle {
             })
     }
 
+    /// Like [`write`](Self::write), but waits for room in the queue instead of answering
+    /// [`ClientError::Busy`]: the caller is held back while the server is saturated (as
+    /// ZooKeeper stops reading from clients), rather than turned away.
+    pub async fn write_wait(&self, payload: impl Into<Bytes>) -> Result<(), ClientError> {
+        if self.status.borrow().phase != Phase::Broadcast {
+            return Err(ClientError::NotServing);
+        }
+        self.tx
+            .send(Request::Write(payload.into()))
+            .await
+            .map_err(|_| ClientError::Stopped)
+    }
+
     /// Sends an opaque note to the leader's [`StateMachine::learner_note`]
     /// (crate::state_machine::StateMachine::learner_note), e.g. the sessions this server
     /// kept alive. Dropped when no leader is in session; [`ClientError::Busy`] when the
