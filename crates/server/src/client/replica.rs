@@ -179,6 +179,16 @@ impl StateMachine for ReplicatedTree {
         self.shared
             .hub()
             .applied(conn, session, cxid, zxid, result, &acl_of);
+        // Nothing prepared is in flight any more: drop the speculative copy, whose
+        // written shards would otherwise double the leader's memory; the next prepare
+        // clones the committed tree again (sharing every shard).
+        if self
+            .spec
+            .as_ref()
+            .is_some_and(|(_, spec)| spec.last_applied() <= txn.zxid)
+        {
+            self.spec = None;
+        }
     }
 
     fn last_applied(&self) -> Zxid {
