@@ -95,12 +95,18 @@ class Prober:
         self._thread.join()
 
     def gap_around(self, t):
-        """Seconds from the last acknowledged write before `t` to the first after it."""
-        before = [a for a in self.acked if a <= t]
-        after = [a for a in self.acked if a > t]
-        if not before or not after:
+        """The longest pause between consecutive acknowledged writes that ends after `t`
+        (writes in flight at `t` may still be acknowledged just after it), or None while
+        writes have not resumed for `settle` seconds after that pause."""
+        acked = list(self.acked)
+        gaps = [(b - a, b) for a, b in zip(acked, acked[1:]) if b > t]
+        if not gaps:
             return None
-        return after[0] - before[-1]
+        gap, end = max(gaps)
+        settle = 0.5
+        if acked[-1] - end < settle:
+            return None
+        return gap
 
     def _run(self):
         i = 0

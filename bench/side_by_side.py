@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """zk-rs beside Apache ZooKeeper 3.8 on this machine, in one run, with the same settings.
 
 For each system in turn: a 3-node ensemble on loopback (tickTime, initLimit, syncLimit,
@@ -19,9 +19,9 @@ Prints one markdown table with both systems and their ratio, writes the raw resu
 JSON and a PNG plot of throughput against sessions (matplotlib, from Debian's
 python3-matplotlib, installed if missing).
 
-Usage: bench/side_by_side.py [--tick 2000] [--duration 10] [--znodes 1000000]
+Usage: /usr/bin/python3 bench/side_by_side.py [--tick 2000] [--duration 10] [--znodes 1000000]
            [--zk-rs target/release/zk-server] [--zk-bench target/release/zk-bench]
-           [--out bench/results] [--quick]
+           [--out bench/results] [--quick] [--from-json bench/results/side_by_side.json]
 Installs Apache ZooKeeper 3.8 from the Debian package if needed (as root).
 """
 import argparse
@@ -94,7 +94,8 @@ def bench(zk_bench, hosts, workload, duration, extra=()):
     cmd = [zk_bench, "--hosts", ",".join(f"127.0.0.1:{p}" for p in hosts),
            "--workload", workload, "--json", out, "--value-size", "100", *map(str, extra)]
     if duration is not None:
-        cmd += ["--duration", f"{duration}s", "--warmup", "2s"]
+        # A JIT needs a few seconds: both systems get the same warm-up.
+        cmd += ["--duration", f"{duration}s", "--warmup", "5s"]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     with open(out) as f:
         res = json.load(f)
@@ -123,9 +124,10 @@ def unavailability(system, args, base, sig):
         t = time.monotonic()
         e.procs[leader].send_signal(sig)
         deadline = time.monotonic() + 60
+        # Wait past the outage: a pause after the fault, then writes flowing again.
+        time.sleep(1.0)
         while prober.gap_around(t) is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)
         prober.stop()
         if sig == signal.SIGSTOP:
             e.procs[leader].send_signal(signal.SIGCONT)
@@ -148,7 +150,8 @@ def measure(system, args, base):
         for n in args.sweep:
             r["sweep"][n] = bench(args.zk_bench, e.client, "write", d, ["--sessions", n, "--inflight", 1])
         r["populate"] = bench(args.zk_bench, e.client, "populate", None,
-                              ["--znodes", args.znodes, "--sessions", 32,
+                              # --keep: removing a million children is not what is measured.
+                              ["--znodes", args.znodes, "--keep", "--sessions", 32,
                                "--inflight", 16])
         time.sleep(3)
         r["rss_populated_mib"] = [rss_mib(p.pid) for p in e.procs.values()]
@@ -196,7 +199,7 @@ def table(results, args, floor):
     head = [f"Machine: {os.cpu_count()} CPUs, {os.uname().release}; floor: write+fsync 4 KiB "
             f"{floor['fsync_ms']:.2f} ms (median), loopback TCP round trip {floor['rtt_us']:.0f} us (median).",
             f"Settings: 3 servers on 127.0.0.1, tickTime={args.tick}, initLimit=10, syncLimit=5, fsync on, "
-            f"{args.duration} s per workload after 2 s warm-up, values of 100 bytes.",
+            f"{args.duration} s per workload after 5 s warm-up, values of 100 bytes.",
             "", "| measure | ZooKeeper 3.8 | zk-rs | zk-rs advantage |", "| --- | --- | --- | --- |"]
     return "\n".join(head + rows)
 
@@ -234,7 +237,17 @@ def main():
     ap.add_argument("--zk-bench", default="target/release/zk-bench")
     ap.add_argument("--out", default="bench/results")
     ap.add_argument("--quick", action="store_true", help="short runs, 20,000 znodes: to try the script")
+    ap.add_argument("--from-json", help="print the table and plot again from a saved run")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        for k, v in saved["settings"].items():
+            if k not in ("from_json", "out"):
+                setattr(args, k, v)
+        print(table(saved["results"], args, saved["floor"]))
+        plot(saved["results"], os.path.join(args.out, "throughput_vs_sessions.png"))
+        return 0
     if args.quick:
         args.duration, args.znodes = 3, 20_000
     args.sweep = [1, 4, 16, 32, 64] if not args.quick else [1, 32]
@@ -249,8 +262,8 @@ def main():
         results[system] = measure(system, args, base)
     with open(os.path.join(args.out, "side_by_side.json"), "w") as f:
         json.dump({"floor": floor, "results": results, "settings": vars(args)}, f, indent=2, default=str)
-    plot(results, os.path.join(args.out, "throughput_vs_sessions.png"))
     print(table(results, args, floor))
+    plot(results, os.path.join(args.out, "throughput_vs_sessions.png"))
 
 
 if __name__ == "__main__":
