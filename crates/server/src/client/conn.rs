@@ -402,8 +402,8 @@ impl Conn {
                     persistent_watches: Vec::new(),
                     persistent_recursive_watches: Vec::new(),
                 },
-            ),
-            Request::SetWatches2(w) => self.set_watches(xid, &w),
+            )?,
+            Request::SetWatches2(w) => self.set_watches(xid, &w)?,
             Request::Sync(s) => {
                 self.enqueue(
                     op,
@@ -465,7 +465,7 @@ impl Conn {
 
     /// Re-registers a reconnecting client's watches; their catch-up events are queued
     /// before the reply, which echoes the request's xid (the Java client sends -8).
-    fn set_watches(&mut self, xid: i32, w: &SetWatches2) {
+    fn set_watches(&mut self, xid: i32, w: &SetWatches2) -> Result<(), Close> {
         let lists = SetWatchesLists {
             relative_zxid: w.relative_zxid,
             data_watches: &w.data_watches,
@@ -475,8 +475,13 @@ impl Conn {
             persistent_recursive_watches: &w.persistent_recursive_watches,
         };
         set_watches(&self.ctx, self.id, &lists);
+        // Its catch-up events were just queued: they precede the reply.
+        while let Ok(out) = self.rx.try_recv() {
+            self.out(out)?;
+        }
         let zxid = self.last_zxid();
         self.reply(xid, zxid, 0, &Response::Empty);
+        Ok(())
     }
 
     fn enqueue(&mut self, op: i32, item: Item) {
@@ -598,6 +603,11 @@ impl Conn {
                     path,
                     done: Some(zxid),
                 } => {
+                    // The sync completed on another channel: the events of everything it
+                    // waited for were queued before it did, and go out first.
+                    while let Ok(out) = self.rx.try_recv() {
+                        self.out(out)?;
+                    }
                     let body = Response::Sync(zk_jute::SyncResponse { path });
                     self.reply(xid, zxid, 0, &body);
                     (xid, zxid)
