@@ -66,18 +66,24 @@ fn leader(seen: &mut Seen, now: &mut u64) -> Server {
     panic!("a quorum of one never established: {:?}", s.status());
 }
 
-#[test]
-fn the_leader_proposes_what_the_preparer_made_of_each_request_in_order() {
-    let (mut seen, mut now) = (Seen::default(), 0);
-    let mut s = leader(&mut seen, &mut now);
-    for w in ["a", "b"] {
+/// A leader that was just given `writes` (not yet prepared).
+fn leader_with_writes(seen: &mut Seen, now: &mut u64, writes: &[&'static str]) -> Server {
+    let mut s = leader(seen, now);
+    for w in writes {
         s.handle(
-            Millis(now),
+            Millis(*now),
             Input::Write {
-                payload: Bytes::from(w),
+                payload: Bytes::from_static(w.as_bytes()),
             },
         );
     }
+    s
+}
+
+#[test]
+fn the_leader_proposes_what_the_preparer_made_of_each_request_in_order() {
+    let (mut seen, mut now) = (Seen::default(), 0);
+    let mut s = leader_with_writes(&mut seen, &mut now, &["a", "b"]);
     let mut prepared = |z: Zxid, r: Bytes| {
         Some(Bytes::from(format!(
             "{z:x}:{}",
@@ -106,15 +112,7 @@ fn the_leader_proposes_what_the_preparer_made_of_each_request_in_order() {
 #[test]
 fn answers_out_of_order_make_the_leader_step_down_rather_than_leave_a_gap() {
     let (mut seen, mut now) = (Seen::default(), 0);
-    let mut s = leader(&mut seen, &mut now);
-    for w in ["a", "b"] {
-        s.handle(
-            Millis(now),
-            Input::Write {
-                payload: Bytes::from(w),
-            },
-        );
-    }
+    let mut s = leader_with_writes(&mut seen, &mut now, &["a", "b"]);
     let mut hold = |_, _| None;
     pump(&mut s, &mut now, &mut seen, &mut hold);
     let (first, second) = (seen.prepares[0].0, seen.prepares[1].0);

@@ -79,6 +79,15 @@ fn put_bytes(out: &mut BytesMut, b: &[u8]) {
     out.put_slice(b);
 }
 
+/// The version byte and who asked: server, connection, session, xid.
+fn put_origin(out: &mut BytesMut, from: u64, conn: u64, session: i64, cxid: i32) {
+    out.put_u8(VERSION);
+    out.put_u64(from);
+    out.put_u64(conn);
+    out.put_i64(session);
+    out.put_i32(cxid);
+}
+
 struct Reader {
     buf: Bytes,
 }
@@ -97,6 +106,16 @@ impl Reader {
             VERSION => Ok(()),
             v => Err(EnvelopeError::Version(v)),
         }
+    }
+    /// What [`put_origin`] wrote.
+    fn origin(&mut self) -> Result<(u64, u64, i64, i32), EnvelopeError> {
+        self.version()?;
+        Ok((
+            self.i64()? as u64,
+            self.i64()? as u64,
+            self.i64()?,
+            self.i32()?,
+        ))
     }
     fn i32(&mut self) -> Result<i32, EnvelopeError> {
         self.need(4)?;
@@ -124,11 +143,7 @@ impl Forwarded {
     /// The bytes handed to ZAB.
     pub fn encode(&self) -> Bytes {
         let mut out = BytesMut::with_capacity(32 + self.body.len());
-        out.put_u8(VERSION);
-        out.put_u64(self.from);
-        out.put_u64(self.conn);
-        out.put_i64(self.session);
-        out.put_i32(self.cxid);
+        put_origin(&mut out, self.from, self.conn, self.session, self.cxid);
         out.put_i32(self.op);
         out.put_u32(u32::try_from(self.auth.len()).unwrap_or(u32::MAX));
         for (scheme, id) in &self.auth {
@@ -142,11 +157,7 @@ impl Forwarded {
     /// Parses what [`encode`](Self::encode) wrote.
     pub fn decode(buf: Bytes) -> Result<Self, EnvelopeError> {
         let mut r = Reader { buf };
-        r.version()?;
-        let from = r.i64()? as u64;
-        let conn = r.i64()? as u64;
-        let session = r.i64()?;
-        let cxid = r.i32()?;
+        let (from, conn, session, cxid) = r.origin()?;
         let op = r.i32()?;
         let n = r.u32()? as usize;
         // Each identity takes at least 8 bytes: a count beyond that is a lie.
@@ -173,11 +184,7 @@ impl Committed {
     pub fn encode(&self) -> Bytes {
         let record = self.record.encode();
         let mut out = BytesMut::with_capacity(29 + record.len());
-        out.put_u8(VERSION);
-        out.put_u64(self.from);
-        out.put_u64(self.conn);
-        out.put_i64(self.session);
-        out.put_i32(self.cxid);
+        put_origin(&mut out, self.from, self.conn, self.session, self.cxid);
         out.put_slice(&record);
         out.freeze()
     }
@@ -185,11 +192,7 @@ impl Committed {
     /// Parses what [`encode`](Self::encode) wrote.
     pub fn decode(buf: Bytes) -> Result<Self, EnvelopeError> {
         let mut r = Reader { buf };
-        r.version()?;
-        let from = r.i64()? as u64;
-        let conn = r.i64()? as u64;
-        let session = r.i64()?;
-        let cxid = r.i32()?;
+        let (from, conn, session, cxid) = r.origin()?;
         let record = TxnRecord::decode(&r.buf).map_err(|e| EnvelopeError::Record(e.to_string()))?;
         Ok(Self {
             from,
