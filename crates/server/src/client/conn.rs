@@ -476,11 +476,18 @@ impl Conn {
         };
         set_watches(&self.ctx, self.id, &lists);
         // Its catch-up events were just queued: they precede the reply.
+        self.drain_events()?;
+        let zxid = self.last_zxid();
+        self.reply(xid, zxid, 0, &Response::Empty);
+        Ok(())
+    }
+
+    /// Handles everything the hub has queued for this connection so far (watch events
+    /// first of all), before a reply that must not overtake them.
+    fn drain_events(&mut self) -> Result<(), Close> {
         while let Ok(out) = self.rx.try_recv() {
             self.out(out)?;
         }
-        let zxid = self.last_zxid();
-        self.reply(xid, zxid, 0, &Response::Empty);
         Ok(())
     }
 
@@ -566,9 +573,7 @@ impl Conn {
                         // An apply queues its events before it releases the write lock:
                         // with the read lock held, the events of every change this read
                         // sees are queued, and go out before its reply.
-                        while let Ok(out) = self.rx.try_recv() {
-                            self.out(out)?;
-                        }
+                        self.drain_events()?;
                         let mut hub = shared.hub();
                         let reader = TreeReader {
                             conn: self.id,
@@ -605,9 +610,7 @@ impl Conn {
                 } => {
                     // The sync completed on another channel: the events of everything it
                     // waited for were queued before it did, and go out first.
-                    while let Ok(out) = self.rx.try_recv() {
-                        self.out(out)?;
-                    }
+                    self.drain_events()?;
                     let body = Response::Sync(zk_jute::SyncResponse { path });
                     self.reply(xid, zxid, 0, &body);
                     (xid, zxid)

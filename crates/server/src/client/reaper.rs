@@ -10,7 +10,7 @@ use super::shared::Shared;
 use crate::status::{Mode, Status};
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 use zk_jute::OpCode;
 use zk_zab::driver::ClientHandle;
@@ -59,9 +59,7 @@ pub async fn run(
         if !(s.serving && matches!(s.mode, Mode::Leader | Mode::Standalone)) {
             continue;
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let now = i64::try_from(crate::status::wall_ms()).unwrap_or(i64::MAX);
         let never = i64::try_from(config.max_never_used.as_millis()).unwrap_or(i64::MAX);
         let candidates = shared.tree().reaper_candidates(now, never);
         for path in candidates.into_iter().take(MAX_PER_CHECK) {

@@ -10,7 +10,7 @@ use super::shared::Shared;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 use zk_datatree::{DataTree, ErrorCode, PrepareOptions, Request, TxnKind, TxnRecord, prepare};
 use zk_jute::{OpCode, Reader};
 use zk_transport::PeerId;
@@ -40,10 +40,9 @@ pub struct ReplicatedTree {
     spec: Option<(u32, DataTree)>,
 }
 
+/// The leader's clock for a transaction (ZooKeeper's `TxnHeader.time`).
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    i64::try_from(crate::status::wall_ms()).unwrap_or(i64::MAX)
 }
 
 impl ReplicatedTree {

@@ -10,7 +10,7 @@
 //!   learner's heartbeat note; a new leader starts every deadline afresh.
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use zk_transport::rng::SeededRng;
 
 /// The constant passwords are derived with (ZooKeeper's `superSecret`).
@@ -25,9 +25,7 @@ pub struct SessionIds {
 impl SessionIds {
     /// Ids for server `server_id` (0 in standalone mode).
     pub fn new(server_id: u64) -> Self {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let ms = crate::status::wall_ms();
         // ZooKeeper's `(time << 24) >>> 8 | id << 56`: 40 bits of clock, 16 bits of count.
         let base = ((ms << 24) >> 8) | ((server_id & 0xff) << 56);
         Self { next: base as i64 }

@@ -124,8 +124,13 @@ impl Hub {
     /// connection that may READ the node (`acl`, the parent's for a child change) is told,
     /// as ZooKeeper does since CVE-2024-23944 (in Debian's 3.8.0 too).
     fn fire(&mut self, path: &str, kind: EventKind, acl: &AclOf<'_>) {
+        let watchers = self.watches.trigger(path, kind);
+        if watchers.is_empty() {
+            return;
+        }
+        // Looked up only when someone watches: most writes notify nobody.
         let acl = acl(path);
-        for conn in self.watches.trigger(path, kind) {
+        for conn in watchers {
             let allowed = match (&acl, self.conns.get(&conn)) {
                 (Some(acl), Some(c)) => check_acl(&c.auth, acl, perms::READ),
                 _ => true,
