@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
+use zk_transport::streams::Backoff;
 use zk_transport::{Channel, ChannelSpecs, PeerId};
 
 /// Where one server listens: its election port (ZooKeeper's 3888) and quorum port (2888).
@@ -32,31 +33,6 @@ impl PeerAddrs {
         match channel {
             Channel::Election => &self.election,
             Channel::Quorum => &self.quorum,
-        }
-    }
-}
-
-/// Reconnect pacing: capped exponential backoff with seeded jitter.
-///
-/// The first attempt after a link is wanted or lost waits `initial` (with jitter), every
-/// failure doubles the wait up to `max`; a link that stayed up for at least `max` resets it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    /// The first wait. Default 50 ms.
-    pub initial: Duration,
-    /// The largest wait. Default 2 s.
-    pub max: Duration,
-    /// Seed of the jitter generator (each wait is drawn from 50–100 % of its nominal value).
-    /// Default: derived from the node id, so runs replay.
-    pub seed: Option<u64>,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            initial: Duration::from_millis(50),
-            max: Duration::from_secs(2),
-            seed: None,
         }
     }
 }

@@ -34,21 +34,20 @@
 //! # Ok(()) }
 //! ```
 
+mod accept;
 mod config;
+mod connector;
 mod handshake;
-mod link;
-mod node;
 
-pub use config::{Backoff, PeerAddrs, TcpConfig};
+pub use config::{PeerAddrs, TcpConfig};
+pub use zk_transport::streams::Backoff;
 
 use bytes::Bytes;
-use node::Node;
+use connector::TcpConnector;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use zk_transport::streams::{StreamConfig, StreamHandle, StreamInbound, StreamTransport};
 use zk_transport::{
     Channel, DownReason, Inbound, LinkEvent, LinkId, PeerId, SendError, StartError, Transport,
 };
@@ -75,22 +74,11 @@ impl TcpBackend {
                 "server id {me} does not fit ZooKeeper's int64 sid"
             )));
         }
-        if config.backoff.initial.is_zero() {
-            return Err(StartError::Config(
-                "backoff.initial must be above zero".into(),
-            ));
-        }
         for ch in Channel::ALL {
             if own.get(ch).is_empty() || own.get(ch).len() > handshake::MAX_ADDR_LEN {
                 return Err(StartError::Config(format!(
                     "the {ch:?} address of server {me} must be 1..={} bytes",
                     handshake::MAX_ADDR_LEN
-                )));
-            }
-            let max = config.channels.get(ch).max_frame;
-            if i32::try_from(max).is_err() {
-                return Err(StartError::Config(format!(
-                    "max_frame {max} of the {ch:?} channel exceeds the int32 length prefix"
                 )));
             }
         }
@@ -107,14 +95,25 @@ impl TcpBackend {
             listeners.push((ch, listener));
         }
         let local = [local_addr(&listeners, 0), local_addr(&listeners, 1)];
-        let (events, rx) = mpsc::channel(config.inbound_capacity.max(1));
-        let shutdown = CancellationToken::new();
-        let node = Arc::new(Node::new(config, events, shutdown.clone(), local));
-        tracing::info!(parent: &node.span, election = %local[0], quorum = %local[1], "listening");
+        let stream_config = StreamConfig {
+            me,
+            peers: config.peers.keys().copied().filter(|&p| p != me).collect(),
+            channels: config.channels,
+            backoff: config.backoff.clone(),
+            connect_timeout: config.connect_timeout,
+            inbound_capacity: config.inbound_capacity,
+            span_name: "tcp",
+        };
+        let connector = TcpConnector {
+            me,
+            peers: config.peers.clone(),
+        };
+        let (tx, rx, handle) = StreamHandle::start(stream_config, connector)?;
+        tracing::info!(parent: handle.span(), election = %local[0], quorum = %local[1], "listening");
         for (ch, listener) in listeners {
-            node.serve(ch, listener);
+            accept::serve(&handle, ch, listener, config.handshake_timeout);
         }
-        Ok((TcpTransport { node }, TcpInbound { rx, shutdown }))
+        Ok((TcpTransport { inner: tx, local }, TcpInbound { inner: rx }))
     }
 }
 
@@ -165,44 +164,43 @@ async fn bind(spec: &str, all_ips: bool) -> std::io::Result<TcpListener> {
 /// The sending half of a TCP node. Cheap to clone; no method blocks.
 #[derive(Debug, Clone)]
 pub struct TcpTransport {
-    node: Arc<Node>,
+    inner: StreamTransport<TcpConnector>,
+    local: [SocketAddr; 2],
 }
 
 impl TcpTransport {
     /// The address the listener of `channel` is bound to (useful with port 0).
     pub fn local_addr(&self, channel: Channel) -> SocketAddr {
         match channel {
-            Channel::Election => self.node.local[0],
-            Channel::Quorum => self.node.local[1],
+            Channel::Election => self.local[0],
+            Channel::Quorum => self.local[1],
         }
     }
 }
 
 impl Transport for TcpTransport {
     fn local_id(&self) -> PeerId {
-        self.node.me
+        self.inner.local_id()
     }
 
     fn connect(&self, peer: PeerId, channel: Channel) {
-        self.node.connect(peer, channel);
+        self.inner.connect(peer, channel);
     }
 
     fn try_send(&self, link: LinkId, frame: Bytes) -> Result<(), SendError> {
-        self.node.try_send(link, frame)
+        self.inner.try_send(link, frame)
     }
 
     fn ready(&self, link: LinkId) -> impl Future<Output = Result<(), SendError>> + Send {
-        let node = self.node.clone();
-        async move { node.ready(link).await }
+        self.inner.ready(link)
     }
 
     fn close(&self, link: LinkId, reason: DownReason) {
-        self.node.close(link, reason);
+        self.inner.close(link, reason);
     }
 
     fn shutdown(&self) -> impl Future<Output = ()> + Send {
-        let node = self.node.clone();
-        async move { node.shutdown().await }
+        self.inner.shutdown()
     }
 }
 
@@ -211,16 +209,11 @@ impl Transport for TcpTransport {
 /// down; events still queued then are discarded.
 #[derive(Debug)]
 pub struct TcpInbound {
-    rx: mpsc::Receiver<LinkEvent>,
-    shutdown: CancellationToken,
+    inner: StreamInbound,
 }
 
 impl Inbound for TcpInbound {
-    async fn next(&mut self) -> Option<LinkEvent> {
-        tokio::select! {
-            biased;
-            () = self.shutdown.cancelled() => None,
-            ev = self.rx.recv() => ev,
-        }
+    fn next(&mut self) -> impl Future<Output = Option<LinkEvent>> + Send {
+        self.inner.next()
     }
 }

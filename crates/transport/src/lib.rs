@@ -51,6 +51,8 @@ pub mod mem;
 pub mod queue;
 pub mod rng;
 mod spec;
+#[cfg(feature = "streams")]
+pub mod streams;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod vocab;

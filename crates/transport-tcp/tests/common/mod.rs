@@ -87,7 +87,7 @@ impl std::io::Write for Capture {
 /// Capture the crate's log lines (debug and up) so tests can look for them.
 pub fn capture_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("zk_transport_tcp=debug")
+        .with_env_filter("zk_transport_tcp=debug,zk_transport=debug")
         .with_ansi(false)
         .with_writer(|| Capture)
         .try_init();

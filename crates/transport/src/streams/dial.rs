@@ -1,17 +1,14 @@
 //! Dialing: the maintainer that keeps a wanted link up, real dials (larger id) and prompts
 //! (smaller id), and answering a prompt with a dial-back.
 
-use super::{Key, Node, Signals};
-use crate::handshake;
-use crate::link::Link;
-use std::io;
-use std::net::SocketAddr;
+use super::link::Link;
+use super::node::{Key, Node, Signals};
+use super::{Connector, Opened, Purpose};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpSocket, TcpStream};
 
-impl Node {
+impl<C: Connector> Node<C> {
     /// Keep `key` up while the node runs: dial (larger id) or prompt (smaller id), with
     /// capped exponential backoff and jitter between attempts.
     pub(super) async fn maintain(self: Arc<Self>, key: Key) {
@@ -141,71 +138,29 @@ impl Node {
         if let Some(link) = self.live(key) {
             return Ok(link);
         }
-        let (stream, remote) = self.open(key).await?;
-        self.install(key, stream, remote)
+        let opened = self.open(key, Purpose::Link).await?;
+        self.install(key, opened)
             .ok_or_else(|| "shutting down".into())
     }
 
     /// Prompt a larger peer to dial us: connect, send the handshake, close.
     async fn prompt(&self, key: Key) -> Result<(), String> {
-        let (mut stream, remote) = self.open(key).await?;
-        tracing::debug!(peer = %key.0, channel = ?key.1, %remote, "prompted the larger id to dial back");
-        let _ = stream.shutdown().await;
+        let mut opened = self.open(key, Purpose::Prompt).await?;
+        tracing::debug!(peer = %key.0, channel = ?key.1, remote = %opened.remote, "prompted the larger id to dial back");
+        let _ = opened.writer.shutdown().await;
         Ok(())
     }
 
-    /// Resolve, connect and send our handshake, within the connect timeout.
-    async fn open(&self, key: Key) -> Result<(TcpStream, SocketAddr), String> {
+    /// Open a stream through the connector, within the connect timeout.
+    async fn open(&self, key: Key, purpose: Purpose) -> Result<Opened, String> {
         let (peer, channel) = key;
-        let target = self
-            .cfg
-            .peers
-            .get(&peer)
-            .map(|a| a.get(channel).to_owned())
-            .ok_or_else(|| format!("server {peer} is not in the peer table"))?;
-        let own = self
-            .cfg
-            .peers
-            .get(&self.me)
-            .map(|a| a.get(channel))
-            .unwrap_or_default();
-        let hello = handshake::encode(self.me.0, own);
-        let attempt = async {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target.as_str())
-                .await
-                .map_err(|e| format!("cannot resolve {target}: {e}"))?
-                .collect();
-            let mut last = format!("{target} resolved to no address");
-            for addr in addrs {
-                match connect_one(addr).await {
-                    Ok(mut s) => match s.write_all(&hello).await {
-                        Ok(()) => return Ok((s, addr)),
-                        Err(e) => last = format!("handshake to {target} ({addr}) failed: {e}"),
-                    },
-                    Err(e) => last = format!("cannot connect to {target} ({addr}): {e}"),
-                }
-            }
-            Err(last)
-        };
+        let limit = self.cfg.connect_timeout;
         tokio::select! {
             () = self.shutdown.cancelled() => Err("shutting down".into()),
-            r = tokio::time::timeout(self.cfg.connect_timeout, attempt) => match r {
+            r = tokio::time::timeout(limit, self.connector.open(peer, channel, purpose)) => match r {
                 Ok(r) => r,
-                Err(_) => Err(format!("connecting to {target} timed out after {:?}", self.cfg.connect_timeout)),
+                Err(_) => Err(format!("connecting to server {peer} timed out after {limit:?}")),
             },
         }
     }
-}
-
-/// Connect one address with keepalive and no Nagle delay.
-async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_keepalive(true)?;
-    let stream = socket.connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }

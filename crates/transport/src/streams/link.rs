@@ -3,15 +3,15 @@
 //!
 //! Frames on the wire are `int32 length` (big-endian) + payload, length in `0..=max_frame`.
 
+use super::{BoxReader, BoxWriter};
+use crate::queue::LinkQueue;
+use crate::{ChannelSpec, DownReason, LinkEvent, LinkId};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use zk_transport::queue::LinkQueue;
-use zk_transport::{ChannelSpec, DownReason, LinkEvent, LinkId};
 
 /// Frames at least this large are written straight from their buffer, not copied.
 const DIRECT_WRITE: usize = 16 * 1024;
@@ -24,26 +24,26 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// The shared state of one incarnation.
 #[derive(Debug)]
-pub(crate) struct Link {
+pub(super) struct Link {
     /// Which incarnation this is.
-    pub(crate) id: LinkId,
+    pub(super) id: LinkId,
     /// Frames waiting for the writer.
-    pub(crate) queue: LinkQueue,
+    pub(super) queue: LinkQueue,
     /// The largest frame sent or accepted.
-    pub(crate) max_frame: usize,
+    pub(super) max_frame: usize,
     /// Cancelled to end the incarnation (a child of the node's shutdown token).
     stop: CancellationToken,
     /// Why it ended: the first reason given wins.
     reason: Mutex<Option<DownReason>>,
     /// Cancelled once the reader has pushed its last event (its `Down`, or nothing if its
     /// `Up` was never delivered).
-    pub(crate) finished: CancellationToken,
+    pub(super) finished: CancellationToken,
     /// When it was installed.
-    pub(crate) since: Instant,
+    pub(super) since: Instant,
 }
 
 impl Link {
-    pub(crate) fn new(id: LinkId, spec: ChannelSpec, stop: CancellationToken) -> Self {
+    pub(super) fn new(id: LinkId, spec: ChannelSpec, stop: CancellationToken) -> Self {
         Self {
             id,
             queue: LinkQueue::new(spec),
@@ -61,31 +61,31 @@ impl Link {
 
     /// End this incarnation for `reason` (unless it already ended for another one): the
     /// queue is closed, the writer and reader stop.
-    pub(crate) fn kill(&self, reason: DownReason) {
+    pub(super) fn kill(&self, reason: DownReason) {
         self.reason_slot().get_or_insert(reason);
         self.queue.close();
         self.stop.cancel();
     }
 
     /// Why it ended (`Shutdown` when only the node's shutdown stopped it).
-    pub(crate) fn down_reason(&self) -> DownReason {
+    pub(super) fn down_reason(&self) -> DownReason {
         self.reason_slot().clone().unwrap_or(DownReason::Shutdown)
     }
 
     /// Resolves once the incarnation was told to stop.
-    pub(crate) async fn stopped(&self) {
+    pub(super) async fn stopped(&self) {
         self.stop.cancelled().await;
     }
 
     /// Whether the incarnation was told to stop.
-    pub(crate) fn is_stopped(&self) -> bool {
+    pub(super) fn is_stopped(&self) -> bool {
         self.stop.is_cancelled()
     }
 }
 
 /// Pop frames from the link's queue and write them, batching what is queued into one write.
 /// Ends (dropping the write half, which sends FIN) when the queue closes or a write fails.
-pub(crate) async fn writer(link: &Link, mut wr: OwnedWriteHalf) {
+pub(super) async fn writer(link: &Link, mut wr: BoxWriter) {
     let mut out = BytesMut::with_capacity(BATCH_BYTES);
     while let Some(first) = link.queue.pop().await {
         let batch = std::iter::once(first).chain(link.queue.drain_now());
@@ -114,6 +114,10 @@ pub(crate) async fn writer(link: &Link, mut wr: OwnedWriteHalf) {
             result = write(link, &mut wr, &out).await;
         }
         out.clear();
+        if result.is_ok() {
+            // Buffered writers (TLS, QUIC) must not hold a batch back.
+            result = flush(link, &mut wr).await;
+        }
         match result {
             Ok(()) => {}
             Err(Some(e)) => {
@@ -127,11 +131,7 @@ pub(crate) async fn writer(link: &Link, mut wr: OwnedWriteHalf) {
 }
 
 /// Write all of `buf` unless the link stops first (`Err(None)`).
-async fn write(
-    link: &Link,
-    wr: &mut OwnedWriteHalf,
-    buf: &[u8],
-) -> Result<(), Option<std::io::Error>> {
+async fn write(link: &Link, wr: &mut BoxWriter, buf: &[u8]) -> Result<(), Option<std::io::Error>> {
     if buf.is_empty() {
         return Ok(());
     }
@@ -142,10 +142,19 @@ async fn write(
     }
 }
 
+/// Flush the writer unless the link stops first (`Err(None)`).
+async fn flush(link: &Link, wr: &mut BoxWriter) -> Result<(), Option<std::io::Error>> {
+    tokio::select! {
+        biased;
+        () = link.stopped() => Err(None),
+        r = wr.flush() => r.map_err(Some),
+    }
+}
+
 /// Read frames until the link stops, the peer closes, or the framing breaks; push each as a
 /// `Frame` event (waiting for room in the inbound queue, which stops reading the socket and so
 /// pushes back on the sender). Ends the link with the reason it found.
-pub(crate) async fn reader(link: &Link, mut rd: OwnedReadHalf, events: &mpsc::Sender<LinkEvent>) {
+pub(super) async fn reader(link: &Link, mut rd: BoxReader, events: &mpsc::Sender<LinkEvent>) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         // Deliver every whole frame already buffered.

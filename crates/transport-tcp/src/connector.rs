@@ -1,0 +1,70 @@
+//! Dialing a peer: resolve its address, connect, send ZooKeeper's handshake.
+
+use crate::config::PeerAddrs;
+use crate::handshake;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpSocket, TcpStream};
+use zk_transport::streams::{Connector, Opened, Purpose};
+use zk_transport::{Authn, Channel, PeerId};
+
+/// Opens TCP streams to the peers of the table.
+#[derive(Debug)]
+pub(crate) struct TcpConnector {
+    pub(crate) me: PeerId,
+    pub(crate) peers: BTreeMap<PeerId, PeerAddrs>,
+}
+
+impl Connector for TcpConnector {
+    async fn open(&self, peer: PeerId, channel: Channel, _: Purpose) -> Result<Opened, String> {
+        let target = self
+            .peers
+            .get(&peer)
+            .map(|a| a.get(channel).to_owned())
+            .ok_or_else(|| format!("server {peer} is not in the peer table"))?;
+        let own = self
+            .peers
+            .get(&self.me)
+            .map(|a| a.get(channel))
+            .unwrap_or_default();
+        let hello = handshake::encode(self.me.0, own);
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host(target.as_str())
+            .await
+            .map_err(|e| format!("cannot resolve {target}: {e}"))?
+            .collect();
+        let mut last = format!("{target} resolved to no address");
+        for addr in addrs {
+            match connect_one(addr).await {
+                Ok(mut s) => match s.write_all(&hello).await {
+                    Ok(()) => {
+                        let (rd, wr) = s.into_split();
+                        return Ok(Opened {
+                            reader: Box::new(rd),
+                            writer: Box::new(wr),
+                            remote: addr.to_string(),
+                            authn: Authn::Declared,
+                        });
+                    }
+                    Err(e) => last = format!("handshake to {target} ({addr}) failed: {e}"),
+                },
+                Err(e) => last = format!("cannot connect to {target} ({addr}): {e}"),
+            }
+        }
+        Err(last)
+    }
+}
+
+/// Connect one address with keepalive and no Nagle delay.
+async fn connect_one(addr: SocketAddr) -> io::Result<TcpStream> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_keepalive(true)?;
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
