@@ -2,6 +2,7 @@
 //! goes to the kit, which applies the survivor rule.
 
 use crate::handshake;
+use crate::tls::Tls;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ pub(crate) fn serve<C: Connector>(
     channel: Channel,
     listener: TcpListener,
     handshake_timeout: Duration,
+    tls: Option<Tls>,
 ) {
     let permits = Arc::new(Semaphore::new(MAX_PENDING_HANDSHAKES));
     let node = handle.clone();
@@ -36,8 +38,9 @@ pub(crate) fn serve<C: Connector>(
                         continue;
                     };
                     let n = node.clone();
+                    let tls = tls.clone();
                     node.spawn(async move {
-                        handshake_then_hand_over(&n, channel, stream, remote, handshake_timeout).await;
+                        handshake_then_hand_over(&n, channel, stream, remote, handshake_timeout, tls).await;
                         drop(permit);
                     });
                 }
@@ -57,33 +60,67 @@ pub(crate) fn serve<C: Connector>(
 async fn handshake_then_hand_over<C: Connector>(
     node: &StreamHandle<C>,
     channel: Channel,
-    mut stream: TcpStream,
+    stream: TcpStream,
     remote: SocketAddr,
     limit: Duration,
+    tls: Option<Tls>,
 ) {
     let _ = stream.set_nodelay(true);
-    let hs = tokio::select! {
-        () = node.cancelled() => return,
-        r = tokio::time::timeout(limit, handshake::read(&mut stream)) => r,
-    };
     let refuse = |why: String| {
         tracing::warn!(%remote, ?channel, "refusing connection: {why}");
     };
-    let hs = match hs {
-        Err(_) => return refuse(format!("no handshake within {limit:?}")),
-        Ok(Err(e)) => return refuse(e.to_string()),
-        Ok(Ok(hs)) => hs,
+    // The TLS and ZooKeeper handshakes together must finish within the limit.
+    let shaken = tokio::select! {
+        () = node.cancelled() => return,
+        r = tokio::time::timeout(limit, handshakes(stream, tls.as_ref())) => r,
     };
-    tracing::trace!(%remote, ?channel, sid = hs.sid, addr = %hs.addr, "handshake");
-    let (rd, wr) = stream.into_split();
+    let (sid, opened) = match shaken {
+        Err(_) => return refuse(format!("no handshake within {limit:?}")),
+        Ok(Err(why)) => return refuse(why),
+        Ok(Ok(done)) => done,
+    };
     node.accepted(
-        PeerId(hs.sid),
+        PeerId(sid),
         channel,
         Opened {
-            reader: Box::new(rd),
-            writer: Box::new(wr),
             remote: remote.to_string(),
-            authn: Authn::Declared,
+            ..opened
         },
     );
+}
+
+/// TLS (with `sslQuorum`), then ZooKeeper's handshake; the declared id, checked against the
+/// certificate under TLS.
+async fn handshakes(mut stream: TcpStream, tls: Option<&Tls>) -> Result<(u64, Opened), String> {
+    let Some(tls) = tls else {
+        let hs = handshake::read(&mut stream).await.map_err(|e| e.to_string())?;
+        tracing::trace!(sid = hs.sid, addr = %hs.addr, "handshake");
+        let (rd, wr) = stream.into_split();
+        return Ok((
+            hs.sid,
+            Opened {
+                reader: Box::new(rd),
+                writer: Box::new(wr),
+                remote: String::new(),
+                authn: Authn::Declared,
+            },
+        ));
+    };
+    let mut stream = tls.accept(stream).await?;
+    let hs = handshake::read(&mut stream).await.map_err(|e| e.to_string())?;
+    let certs = stream.get_ref().1.peer_certificates().unwrap_or_default();
+    let (peer, name) = tls
+        .store
+        .identify(certs, Some(PeerId(hs.sid)))
+        .map_err(|e| e.to_string())?;
+    let (reader, writer) = crate::tls::halves(stream);
+    Ok((
+        peer.0,
+        Opened {
+            reader,
+            writer,
+            remote: String::new(),
+            authn: Authn::Certificate { name },
+        },
+    ))
 }

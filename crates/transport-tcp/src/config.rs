@@ -78,6 +78,10 @@ pub struct TcpConfig {
     /// address) on the own entry's ports: ZooKeeper's `quorumListenOnAllIPs`. Ignored when
     /// `listen` is set.
     pub listen_on_all_ips: bool,
+    /// ZooKeeper's `sslQuorum=true`: every connection runs TLS 1.3 with certificates from
+    /// this store on both sides, and a peer's declared id must be the one its certificate
+    /// names ([`Authn::Certificate`](zk_transport::Authn::Certificate)). `None`: plain TCP.
+    pub tls: Option<zk_tls::TlsStore>,
 }
 
 impl TcpConfig {
@@ -93,6 +97,7 @@ impl TcpConfig {
             inbound_capacity: 1024,
             listen: None,
             listen_on_all_ips: false,
+            tls: None,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use crate::config::PeerAddrs;
 use crate::handshake;
+use crate::tls::{self, Tls};
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
@@ -15,6 +16,8 @@ use zk_transport::{Authn, Channel, PeerId};
 pub(crate) struct TcpConnector {
     pub(crate) me: PeerId,
     pub(crate) peers: BTreeMap<PeerId, PeerAddrs>,
+    /// `sslQuorum`: TLS under the handshake.
+    pub(crate) tls: Option<Tls>,
 }
 
 impl Connector for TcpConnector {
@@ -36,24 +39,66 @@ impl Connector for TcpConnector {
             .collect();
         let mut last = format!("{target} resolved to no address");
         for addr in addrs {
-            match connect_one(addr).await {
-                Ok(mut s) => match s.write_all(&hello).await {
-                    Ok(()) => {
-                        let (rd, wr) = s.into_split();
-                        return Ok(Opened {
-                            reader: Box::new(rd),
-                            writer: Box::new(wr),
-                            remote: addr.to_string(),
-                            authn: Authn::Declared,
-                        });
-                    }
-                    Err(e) => last = format!("handshake to {target} ({addr}) failed: {e}"),
+            let s = match connect_one(addr).await {
+                Ok(s) => s,
+                Err(e) => {
+                    last = format!("cannot connect to {target} ({addr}): {e}");
+                    continue;
+                }
+            };
+            let opened = match &self.tls {
+                None => hello_plain(s, &hello).await,
+                Some(t) => match t.connect(peer, s).await {
+                    Ok(s) => hello_tls(s, &hello, t, peer).await,
+                    Err(e) => Err(io::Error::other(e)),
                 },
-                Err(e) => last = format!("cannot connect to {target} ({addr}): {e}"),
+            };
+            match opened {
+                Ok(mut o) => {
+                    o.remote = addr.to_string();
+                    return Ok(o);
+                }
+                Err(e) => last = format!("handshake to {target} ({addr}) failed: {e}"),
             }
         }
         Err(last)
     }
+}
+
+async fn hello_plain(mut s: TcpStream, hello: &[u8]) -> io::Result<Opened> {
+    s.write_all(hello).await?;
+    let (rd, wr) = s.into_split();
+    Ok(Opened {
+        reader: Box::new(rd),
+        writer: Box::new(wr),
+        remote: String::new(),
+        authn: Authn::Declared,
+    })
+}
+
+async fn hello_tls(
+    mut s: tokio_rustls::client::TlsStream<TcpStream>,
+    hello: &[u8],
+    t: &Tls,
+    peer: PeerId,
+) -> io::Result<Opened> {
+    s.write_all(hello).await?;
+    s.flush().await?;
+    let (reader, writer) = tls::halves(s);
+    let name = match t.store.rule() {
+        zk_tls::IdentityRule::ServerId => zk_tls::server_name(peer),
+        zk_tls::IdentityRule::Hostname => t
+            .store
+            .expected_name(peer)
+            .map(|n| n.to_str().into_owned())
+            .unwrap_or_default(),
+    };
+    Ok(Opened {
+        reader,
+        writer,
+        remote: String::new(),
+        authn: Authn::Certificate { name },
+    })
 }
 
 /// Connect one address with keepalive and no Nagle delay.

@@ -38,6 +38,7 @@ mod accept;
 mod config;
 mod connector;
 mod handshake;
+mod tls;
 
 pub use config::{PeerAddrs, TcpConfig};
 pub use zk_transport::streams::Backoff;
@@ -104,14 +105,22 @@ impl TcpBackend {
             inbound_capacity: config.inbound_capacity,
             span_name: "tcp",
         };
+        let tls = match config.tls.clone() {
+            Some(store) => Some(
+                tls::Tls::new(store)
+                    .map_err(|e| StartError::Config(format!("sslQuorum: {e}")))?,
+            ),
+            None => None,
+        };
         let connector = TcpConnector {
             me,
             peers: config.peers.clone(),
+            tls: tls.clone(),
         };
         let (tx, rx, handle) = StreamHandle::start(stream_config, connector)?;
         tracing::info!(parent: handle.span(), election = %local[0], quorum = %local[1], "listening");
         for (ch, listener) in listeners {
-            accept::serve(&handle, ch, listener, config.handshake_timeout);
+            accept::serve(&handle, ch, listener, config.handshake_timeout, tls.clone());
         }
         Ok((TcpTransport { inner: tx, local }, TcpInbound { inner: rx }))
     }

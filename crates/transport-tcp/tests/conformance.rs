@@ -4,10 +4,16 @@
 
 mod common;
 
-use common::TcpHarness;
+use common::{TcpHarness, TlsTcpHarness};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
     common::logs();
     zk_transport::testing::suite(TcpHarness::new).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_ssl_quorum() {
+    common::logs();
+    zk_transport::testing::suite(TlsTcpHarness::new).await;
 }

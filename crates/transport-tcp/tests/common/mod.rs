@@ -66,6 +66,43 @@ impl Harness for TcpHarness {
     }
 }
 
+/// The TCP harness with `sslQuorum`: certificates from one fresh CA in a temporary dir.
+pub struct TlsTcpHarness {
+    pub tcp: TcpHarness,
+    pub pki: zk_tls::certs::TestPki,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsTcpHarness {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = zk_tls::certs::TestPki::new(dir.path(), 3, "127.0.0.1").unwrap();
+        Self {
+            tcp: TcpHarness::new(),
+            pki,
+            _dir: dir,
+        }
+    }
+
+    /// Node `id`'s TLS store under the strict rule.
+    pub fn store(&self, id: PeerId) -> zk_tls::TlsStore {
+        let hosts = (1..=3).map(|i| (PeerId(i), "127.0.0.1".to_owned())).collect();
+        zk_tls::TlsStore::load(self.pki.files(id), id, zk_tls::IdentityRule::ServerId, hosts)
+            .unwrap()
+    }
+}
+
+impl Harness for TlsTcpHarness {
+    type Tx = TcpTransport;
+    type Rx = TcpInbound;
+
+    async fn start(&mut self, id: PeerId, specs: ChannelSpecs) -> (TcpTransport, TcpInbound) {
+        let mut cfg = self.tcp.config(id, specs);
+        cfg.tls = Some(self.store(id));
+        TcpBackend::start(cfg).await.unwrap()
+    }
+}
+
 /// Log lines captured from every node of this test binary (after [`capture_logs`]).
 static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
 
