@@ -22,6 +22,44 @@ pub struct EnsembleSpec {
     pub tick_ms: u64,
     /// Extra `zoo.cfg` lines for every node.
     pub extra: String,
+    /// The peer transport (certificates are written for the TLS ones).
+    pub transport: PeerTransport,
+    /// A node whose certificate is bad in the given way (TLS transports only).
+    pub bad_certificate: Option<(u64, BadCertificate)>,
+}
+
+/// The peer transports an ensemble test can run over.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum PeerTransport {
+    /// Classic TCP.
+    Tcp,
+    /// Classic TCP with `sslQuorum=true`.
+    TcpTls,
+    /// QUIC with mutual TLS.
+    Quic,
+    /// gRPC with mutual TLS.
+    Grpc,
+}
+
+impl PeerTransport {
+    /// The `zoo.cfg` lines selecting it (certificates aside).
+    fn config_lines(self) -> &'static str {
+        match self {
+            Self::Tcp => "quorum.transport=tcp\n",
+            Self::TcpTls => "quorum.transport=tcp\nsslQuorum=true\n",
+            Self::Quic => "quorum.transport=quic\n",
+            Self::Grpc => "quorum.transport=grpc\n",
+        }
+    }
+}
+
+/// Ways a node's certificate can be unacceptable to its peers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum BadCertificate {
+    /// Signed by another CA (the node trusts the ensemble's CA).
+    OtherCa,
+    /// Signed by the ensemble's CA, but expired.
+    Expired,
 }
 
 impl EnsembleSpec {
@@ -32,6 +70,8 @@ impl EnsembleSpec {
             observers: 0,
             tick_ms: 200,
             extra: String::new(),
+            transport: PeerTransport::Tcp,
+            bad_certificate: None,
         }
     }
 }
@@ -76,14 +116,26 @@ impl Ensemble {
             let role = if id > spec.voters { ":observer" } else { "" };
             servers.push_str(&format!("server.{id}=127.0.0.1:{q}:{e}{role}\n"));
         }
+        let certs = dir.path().join("certs");
+        if spec.transport != PeerTransport::Tcp {
+            write_certificates(&certs, total, spec.bad_certificate)?;
+        }
         let mut nodes = Vec::new();
         for (i, (c, _, _)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
+            let mut transport = spec.transport.config_lines().to_owned();
+            if spec.transport != PeerTransport::Tcp {
+                transport.push_str(&format!(
+                    "ssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
+                    certs.join(format!("server-{id}.pem")).display(),
+                    certs.join("ca.pem").display()
+                ));
+            }
             let node_dir = dir.path().join(format!("node-{id}"));
             std::fs::create_dir_all(node_dir.join("data"))?;
             std::fs::write(node_dir.join("data/myid"), format!("{id}\n"))?;
             let cfg = format!(
-                "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{}{servers}",
+                "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{transport}{}{servers}",
                 spec.tick_ms,
                 node_dir.join("data").display(),
                 spec.extra,
@@ -280,6 +332,33 @@ impl Drop for Ensemble {
             }
         }
     }
+}
+
+/// A CA and `server-N.pem` for nodes `1..=total` in `dir`; `bad` gets a bad one.
+fn write_certificates(dir: &Path, total: u64, bad: Option<(u64, BadCertificate)>) -> Result<()> {
+    use zk_tls::certs::{Ca, Validity, write_new};
+    use zk_transport::PeerId;
+    std::fs::create_dir_all(dir)?;
+    let ca = Ca::generate(Validity::days(1))?;
+    write_new(&dir.join("ca.pem"), ca.cert_pem(), false)?;
+    for id in 1..=total {
+        let pem = match bad {
+            Some((b, BadCertificate::OtherCa)) if b == id => Ca::generate(Validity::days(1))?
+                .issue(PeerId(id), "127.0.0.1", Validity::days(1))?,
+            Some((b, BadCertificate::Expired)) if b == id => {
+                let now = std::time::SystemTime::now();
+                let day = Duration::from_secs(86_400);
+                let expired = Validity {
+                    not_before: now - 2 * day,
+                    not_after: now - day,
+                };
+                ca.issue(PeerId(id), "127.0.0.1", expired)?
+            }
+            _ => ca.issue(PeerId(id), "127.0.0.1", Validity::days(1))?,
+        };
+        write_new(&dir.join(format!("server-{id}.pem")), &pem, true)?;
+    }
+    Ok(())
 }
 
 /// Send a four-letter word to a client port and read the whole answer.

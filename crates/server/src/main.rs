@@ -22,6 +22,20 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Write a new ensemble CA and a certificate for each server.N of a config, for the
+    /// ssl.quorum.* keys (QUIC, gRPC, sslQuorum).
+    Certs {
+        /// The ensemble's zoo.cfg.
+        #[arg(long, short, value_name = "zoo.cfg")]
+        config: PathBuf,
+        /// Where ca.pem, ca-key.pem and server-N.pem go (a new directory: nothing is
+        /// overwritten).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
     /// Start a local ensemble with generated configs and print its connect string.
     Dev {
         /// Voting servers.
@@ -73,6 +87,18 @@ fn main() -> Result<()> {
         .build()
         .context("starting the runtime")?;
     match cli.command {
+        Some(Cmd::Certs { config, out, days }) => {
+            let written = zk_server::certs::write_for_config(&config, &out, days)?;
+            for f in &written {
+                println!("{}", f.display());
+            }
+            println!(
+                "in each server's zoo.cfg (N = its id):\n{}keep ca-key.pem off the servers",
+                zk_server::certs::config_lines(&std::path::absolute(&out)?, 0)
+                    .replace("server-0", "server-N")
+            );
+            Ok(())
+        }
         Some(Cmd::Dev {
             nodes,
             observers,

@@ -12,9 +12,9 @@ use crate::client::shared::Shared;
 use crate::client::{ClientContext, Limits, heartbeats};
 use crate::client_port::ClientPort;
 use crate::config::{Config, LearnerRole, TransportKind};
+use crate::peer;
 use crate::status::{ConfInfo, Counters, Mode, QuorumProbe, Status};
 use anyhow::{Context, Result, bail};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -24,7 +24,8 @@ use zk_election::quorum::QuorumVerifier;
 use zk_election::vote::ServerState;
 use zk_transport::mem::MemNetwork;
 use zk_transport::{ChannelSpecs, PeerId, Transport};
-use zk_transport_tcp::{PeerAddrs, TcpBackend, TcpConfig};
+use zk_transport_quic::QuicBackend;
+use zk_transport_tcp::TcpBackend;
 use zk_zab::driver::{Driver, DriverConfig};
 use zk_zab::proto::{self, server::Phase, server::ServerConfig};
 use zk_zab::snapshot::PurgeConfig;
@@ -58,16 +59,27 @@ async fn run_inner(config: Config) -> Result<()> {
         Some(me) => {
             let me = PeerId(me);
             let verifier = verifier(&config)?;
+            let tls = peer::tls_store(&config, me)?;
+            if let Some(store) = &tls {
+                peer::reload_on_sighup(store.clone());
+            }
             match config.transport {
-                TransportKind::Tcp => {}
-                other => bail!(
-                    "quorum transport '{other}' is not available in this build yet (only tcp); set quorum.transport=tcp or pass --transport tcp"
+                TransportKind::Tcp => {
+                    let (tx, rx) = TcpBackend::start(peer::tcp_config(&config, me, tls))
+                        .await
+                        .context("starting the TCP peer transport")?;
+                    serve(&config, me, verifier, tx, rx, listener, false).await
+                }
+                TransportKind::Quic => {
+                    let (tx, rx) = QuicBackend::start(peer::quic_config(&config, me, tls)?)
+                        .await
+                        .context("starting the QUIC peer transport")?;
+                    serve(&config, me, verifier, tx, rx, listener, false).await
+                }
+                TransportKind::Grpc => bail!(
+                    "quorum transport 'grpc' is not available in this build yet; use tcp or quic"
                 ),
             }
-            let (tx, rx) = TcpBackend::start(tcp_config(&config, me))
-                .await
-                .context("starting the TCP peer transport")?;
-            serve(&config, me, verifier, tx, rx, listener, false).await
         }
     }
 }
@@ -120,20 +132,6 @@ pub fn verifier(config: &Config) -> Result<QuorumVerifier> {
             config.path.display()
         )
     })
-}
-
-fn tcp_config(config: &Config, me: PeerId) -> TcpConfig {
-    let peers: BTreeMap<PeerId, PeerAddrs> = config
-        .servers
-        .values()
-        .map(|s| {
-            (
-                PeerId(s.id),
-                PeerAddrs::new(s.addr(s.election_port), s.addr(s.quorum_port)),
-            )
-        })
-        .collect();
-    TcpConfig::new(me, peers)
 }
 
 /// What the four-letter words learn from the replication side.

@@ -171,14 +171,13 @@ fn process_bad_configs_stop_start_up_naming_the_key_and_line() {
 }
 
 #[test]
-fn process_unavailable_transport_is_refused_clearly() {
+fn process_tls_transports_without_certificates_are_refused_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("myid"), "1").unwrap();
     let p = || free_port();
-    let cfg = dir.path().join("zoo.cfg");
-    let text = format!(
+    let base = format!(
         "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nserver.1=127.0.0.1:{}:{}\nserver.2=127.0.0.1:{}:{}\n",
         data.display(),
         p(),
@@ -187,16 +186,40 @@ fn process_unavailable_transport_is_refused_clearly() {
         p(),
         p()
     );
-    std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["--transport", "quic"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("'quic' is not available"), "{stderr}");
+    let cfg = dir.path().join("zoo.cfg");
+    let run = |text: &str, args: &[&str]| {
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "started without certificates");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for transport in ["quic", "grpc"] {
+        let stderr = run(&base, &["--transport", transport]);
+        assert!(
+            stderr.contains(&format!("quorum.transport={transport}"))
+                && stderr.contains("ssl.quorum.keyStore.location"),
+            "{stderr}"
+        );
+    }
+    let stderr = run(&format!("{base}sslQuorum=true\n"), &[]);
+    assert!(
+        stderr.contains("sslQuorum=true") && stderr.contains("ssl.quorum.keyStore.location"),
+        "{stderr}"
+    );
+    let with_key = format!(
+        "{base}ssl.quorum.keyStore.location={}\n",
+        dir.path().join("k.pem").display()
+    );
+    let stderr = run(&with_key, &["--transport", "quic"]);
+    assert!(
+        stderr.contains("ssl.quorum.trustStore.location"),
+        "{stderr}"
+    );
 }
 
 #[test]

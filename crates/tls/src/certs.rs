@@ -72,9 +72,18 @@ impl Ca {
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen::DistinguishedName::new();
+        // A distinct name per CA: a certificate from another ensemble's CA is then reported
+        // as from an unknown issuer, not as a bad signature from ours.
+        let tag: String = key
+            .public_key_raw()
+            .iter()
+            .rev()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect();
         params
             .distinguished_name
-            .push(DnType::CommonName, "zk-rs ensemble CA");
+            .push(DnType::CommonName, format!("zk-rs ensemble CA {tag}"));
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.not_before = validity.not_before.into();

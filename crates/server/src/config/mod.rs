@@ -96,6 +96,21 @@ impl fmt::Display for TransportKind {
     }
 }
 
+/// Quorum TLS: ZooKeeper's `sslQuorum` and `ssl.quorum.*` keys (PEM only).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QuorumTls {
+    /// `sslQuorum`: TLS on the classic TCP transport (QUIC and gRPC always use TLS).
+    pub ssl_quorum: bool,
+    /// `ssl.quorum.keyStore.location`: this server's certificate chain and private key (PEM).
+    /// A relative path is taken from the directory of the config file.
+    pub key_store: Option<PathBuf>,
+    /// `ssl.quorum.trustStore.location`: the CA certificates (PEM).
+    pub trust_store: Option<PathBuf>,
+    /// `ssl.quorum.hostnameVerification`: bind a peer's id by the host of its `server.N` line
+    /// in its certificate, instead of the id itself (the default, strict rule).
+    pub hostname_verification: bool,
+}
+
 /// The four-letter words this server answers (`4lw.commands.whitelist`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Whitelist {
@@ -161,6 +176,8 @@ pub struct Config {
     pub whitelist: Whitelist,
     /// `quorum.transport`.
     pub transport: TransportKind,
+    /// `sslQuorum` and `ssl.quorum.*`.
+    pub quorum_tls: QuorumTls,
     /// `maxClientCnxns` (60 by default, 0 = unlimited).
     pub max_client_cnxns: u32,
     /// `forceSync` (yes by default; `no` skips fsync of the transaction log, for tests only).

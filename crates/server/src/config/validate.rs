@@ -2,8 +2,8 @@
 
 use super::properties::Entry;
 use super::{
-    Config, ConfigError, Groups, LearnerRole, Location, ServerSpec, TransportKind, Whitelist,
-    server_line,
+    Config, ConfigError, Groups, LearnerRole, Location, QuorumTls, ServerSpec, TransportKind,
+    Whitelist, server_line,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -92,6 +92,7 @@ pub(crate) fn build(
     let mut peer_type = None;
     let mut whitelist = Whitelist::default();
     let mut transport = TransportKind::default();
+    let mut quorum_tls = QuorumTls::default();
     let mut max_client_cnxns = 60;
     let mut force_sync = true;
     let mut snap_count: u64 = 100_000;
@@ -150,6 +151,25 @@ pub(crate) fn build(
                         format!("'{}': use tcp, quic or grpc", e.value),
                     )
                 })?
+            }
+            "sslQuorum" => quorum_tls.ssl_quorum = boolean(&ctx, e)?,
+            "ssl.quorum.hostnameVerification" => {
+                quorum_tls.hostname_verification = boolean(&ctx, e)?
+            }
+            "ssl.quorum.keyStore.location" => {
+                quorum_tls.key_store = Some(relative_to_config(path, &dir(&ctx, e)?))
+            }
+            "ssl.quorum.trustStore.location" => {
+                quorum_tls.trust_store = Some(relative_to_config(path, &dir(&ctx, e)?))
+            }
+            "ssl.quorum.keyStore.type" | "ssl.quorum.trustStore.type" => {
+                if !e.value.eq_ignore_ascii_case("PEM") {
+                    return Err(ctx.err(
+                        Some(e.line),
+                        Some(key),
+                        format!("'{}': only PEM stores are supported (convert JKS/PKCS12 with keytool and openssl)", e.value),
+                    ));
+                }
             }
             "maxClientCnxns" => max_client_cnxns = ctx.number(e, "a number of connections")?,
             "forceSync" => {
@@ -379,6 +399,7 @@ pub(crate) fn build(
         role,
         whitelist,
         transport,
+        quorum_tls,
         max_client_cnxns,
         force_sync,
         snap_count,
@@ -394,6 +415,26 @@ pub(crate) fn build(
         container_max_never_used: Duration::from_millis(container_never_used_ms),
         warnings,
     })
+}
+
+fn boolean(ctx: &Ctx<'_>, e: &Entry) -> Result<bool, ConfigError> {
+    match e.value.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        v => Err(ctx.err(
+            Some(e.line),
+            Some(&e.key),
+            format!("'{v}' is not true or false"),
+        )),
+    }
+}
+
+/// A relative path in a config file is taken from the file's directory.
+fn relative_to_config(config: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        return p.to_owned();
+    }
+    config.parent().unwrap_or(Path::new(".")).join(p)
 }
 
 fn positive(ctx: &Ctx<'_>, e: &Entry) -> Result<u32, ConfigError> {

@@ -1,0 +1,151 @@
+//! One ensemble suite, run over every peer transport: election, writes through a follower,
+//! reads everywhere, `kill -9` of the leader, a new leader, the old one restarted from its
+//! data directory and caught up. And for the TLS transports: a member whose certificate is
+//! bad is refused (with a log line naming why) while the honest members elect and serve.
+//!
+//! The transport is the one parameter; each `mod` below runs the same functions.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+use zk_tests::process::{BadCertificate, PeerTransport, mode};
+use zk_tests::{Ensemble, EnsembleSpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
+/// Generous: elections take well under a second here, but CI machines get busy.
+const ELECT: Duration = Duration::from_secs(40);
+
+fn start(spec: &EnsembleSpec) -> Ensemble {
+    Ensemble::start(std::path::Path::new(BIN), spec).expect("start the ensemble")
+}
+
+fn elect_replicate_fail_over_and_restart(transport: PeerTransport) {
+    let mut e = start(&EnsembleSpec {
+        transport,
+        ..EnsembleSpec::voters(3)
+    });
+    let all = [1, 2, 3];
+    let leader = e.wait_for_single_leader(&all, ELECT).unwrap();
+    assert_eq!(leader, 3, "a fresh ensemble elects its largest id");
+    e.set(1, "k1", "v1").expect("a write through a follower");
+    for id in all {
+        e.sync(id).unwrap();
+        assert_eq!(e.get(id, "k1").unwrap().as_deref(), Some("v1"), "node {id}");
+    }
+
+    e.kill9(leader);
+    let second = e.wait_for_single_leader(&[1, 2], ELECT).unwrap();
+    assert_eq!(second, 2);
+    e.set(1, "k2", "v2").expect("a write after the failover");
+    e.set(2, "k3", "v3").expect("a write at the new leader");
+
+    e.start_node(leader).unwrap();
+    let after = e.wait_for_single_leader(&all, ELECT).unwrap();
+    assert_eq!(after, second, "the restarted node rejoins as a follower");
+    e.sync(3).unwrap();
+    for (k, v) in [("k1", "v1"), ("k2", "v2"), ("k3", "v3")] {
+        assert_eq!(
+            e.get(3, k).unwrap().as_deref(),
+            Some(v),
+            "{k} on the restarted node"
+        );
+    }
+    // Each digest opens a session (a transaction of its own): compare the data, not the zxids.
+    let digests: Vec<_> = all
+        .iter()
+        .map(|&id| {
+            let d = e.digest(id).unwrap();
+            (d.keys, d.hash)
+        })
+        .collect();
+    assert!(
+        digests.windows(2).all(|w| w[0] == w[1]),
+        "replicas differ: {digests:?}"
+    );
+}
+
+fn a_member_with_a_bad_certificate_is_refused(
+    transport: PeerTransport,
+    bad: BadCertificate,
+    reason: &str,
+) {
+    let e = start(&EnsembleSpec {
+        transport,
+        bad_certificate: Some((3, bad)),
+        ..EnsembleSpec::voters(3)
+    });
+    // The honest two are a quorum of three: they elect (2 leads) and serve throughout.
+    let leader = e.wait_for_single_leader(&[1, 2], ELECT).unwrap();
+    assert_eq!(leader, 2);
+    e.set(1, "honest", "yes").unwrap();
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        assert_eq!(
+            mode(e.node(3).client_port),
+            None,
+            "the node with the bad certificate must not serve"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(e.get(1, "honest").unwrap().as_deref(), Some("yes"));
+    for id in [1, 2] {
+        let log = std::fs::read_to_string(&e.node(id).log).unwrap();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("refusing connection") && l.contains(reason)),
+            "node {id} logs no refusal naming {reason:?}:\n{}",
+            e.log_tails(&[id])
+        );
+        assert!(
+            !log.lines()
+                .any(|l| l.contains("link up") && l.contains("link=3/")),
+            "node {id} brought a link up with the bad node:\n{}",
+            e.log_tails(&[id])
+        );
+    }
+}
+
+mod tcp {
+    use super::*;
+
+    #[test]
+    fn process_backend_elect_replicate_fail_over_and_restart() {
+        elect_replicate_fail_over_and_restart(PeerTransport::Tcp);
+    }
+}
+
+mod tcp_tls {
+    use super::*;
+
+    #[test]
+    fn process_backend_elect_replicate_fail_over_and_restart() {
+        elect_replicate_fail_over_and_restart(PeerTransport::TcpTls);
+    }
+
+    #[test]
+    fn process_backend_expired_certificate_is_refused() {
+        a_member_with_a_bad_certificate_is_refused(
+            PeerTransport::TcpTls,
+            BadCertificate::Expired,
+            "certificate expired",
+        );
+    }
+}
+
+mod quic {
+    use super::*;
+
+    #[test]
+    fn process_backend_elect_replicate_fail_over_and_restart() {
+        elect_replicate_fail_over_and_restart(PeerTransport::Quic);
+    }
+
+    #[test]
+    fn process_backend_certificate_from_another_ca_is_refused() {
+        a_member_with_a_bad_certificate_is_refused(
+            PeerTransport::Quic,
+            BadCertificate::OtherCa,
+            "UnknownIssuer",
+        );
+    }
+}
