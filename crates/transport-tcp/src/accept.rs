@@ -93,7 +93,9 @@ async fn handshake_then_hand_over<C: Connector>(
 /// certificate under TLS.
 async fn handshakes(mut stream: TcpStream, tls: Option<&Tls>) -> Result<(u64, Opened), String> {
     let Some(tls) = tls else {
-        let hs = handshake::read(&mut stream).await.map_err(|e| e.to_string())?;
+        let hs = handshake::read(&mut stream)
+            .await
+            .map_err(|e| e.to_string())?;
         tracing::trace!(sid = hs.sid, addr = %hs.addr, "handshake");
         let (rd, wr) = stream.into_split();
         return Ok((
@@ -107,7 +109,9 @@ async fn handshakes(mut stream: TcpStream, tls: Option<&Tls>) -> Result<(u64, Op
         ));
     };
     let mut stream = tls.accept(stream).await?;
-    let hs = handshake::read(&mut stream).await.map_err(|e| e.to_string())?;
+    let hs = handshake::read(&mut stream)
+        .await
+        .map_err(|e| e.to_string())?;
     let certs = stream.get_ref().1.peer_certificates().unwrap_or_default();
     let (peer, name) = tls
         .store

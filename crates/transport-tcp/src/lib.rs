@@ -107,8 +107,7 @@ impl TcpBackend {
         };
         let tls = match config.tls.clone() {
             Some(store) => Some(
-                tls::Tls::new(store)
-                    .map_err(|e| StartError::Config(format!("sslQuorum: {e}")))?,
+                tls::Tls::new(store).map_err(|e| StartError::Config(format!("sslQuorum: {e}")))?,
             ),
             None => None,
         };

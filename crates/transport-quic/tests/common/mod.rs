@@ -79,3 +79,40 @@ impl Harness for QuicHarness {
         QuicBackend::start(self.config(id, specs)).await.unwrap()
     }
 }
+
+/// Log lines captured from every node of this test binary (after [`capture_logs`]).
+static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct Capture;
+
+impl std::io::Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Capture the transport's log lines (debug and up) so tests can look for them.
+pub fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("zk_transport_quic=debug,zk_transport=debug,zk_tls=debug")
+        .with_ansi(false)
+        .with_writer(|| Capture)
+        .try_init();
+}
+
+/// The captured log lines that contain every one of `needles`.
+pub fn log_lines(needles: &[&str]) -> Vec<String> {
+    let all = CAPTURED.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    String::from_utf8_lossy(&all)
+        .lines()
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_owned)
+        .collect()
+}

@@ -86,9 +86,16 @@ impl TlsTcpHarness {
 
     /// Node `id`'s TLS store under the strict rule.
     pub fn store(&self, id: PeerId) -> zk_tls::TlsStore {
-        let hosts = (1..=3).map(|i| (PeerId(i), "127.0.0.1".to_owned())).collect();
-        zk_tls::TlsStore::load(self.pki.files(id), id, zk_tls::IdentityRule::ServerId, hosts)
-            .unwrap()
+        let hosts = (1..=3)
+            .map(|i| (PeerId(i), "127.0.0.1".to_owned()))
+            .collect();
+        zk_tls::TlsStore::load(
+            self.pki.files(id),
+            id,
+            zk_tls::IdentityRule::ServerId,
+            hosts,
+        )
+        .unwrap()
     }
 }
 
