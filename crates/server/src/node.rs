@@ -24,6 +24,7 @@ use zk_election::quorum::QuorumVerifier;
 use zk_election::vote::ServerState;
 use zk_transport::mem::MemNetwork;
 use zk_transport::{ChannelSpecs, PeerId, Transport};
+use zk_transport_grpc::GrpcBackend;
 use zk_transport_quic::QuicBackend;
 use zk_transport_tcp::TcpBackend;
 use zk_zab::driver::{Driver, DriverConfig};
@@ -76,9 +77,12 @@ async fn run_inner(config: Config) -> Result<()> {
                         .context("starting the QUIC peer transport")?;
                     serve(&config, me, verifier, tx, rx, listener, false).await
                 }
-                TransportKind::Grpc => bail!(
-                    "quorum transport 'grpc' is not available in this build yet; use tcp or quic"
-                ),
+                TransportKind::Grpc => {
+                    let (tx, rx) = GrpcBackend::start(peer::grpc_config(&config, me, tls)?)
+                        .await
+                        .context("starting the gRPC peer transport")?;
+                    serve(&config, me, verifier, tx, rx, listener, false).await
+                }
             }
         }
     }

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use zk_tls::{IdentityRule, PeerHosts, TlsFiles, TlsStore};
 use zk_transport::PeerId;
+use zk_transport_grpc::GrpcConfig;
 use zk_transport_quic::QuicConfig;
 use zk_transport_tcp::{PeerAddrs, TcpConfig};
 
@@ -94,6 +95,14 @@ pub fn quic_config(config: &Config, me: PeerId, tls: Option<TlsStore>) -> Result
         bail!("QUIC needs the quorum TLS certificates");
     };
     Ok(QuicConfig::new(me, quorum_addrs(config), tls).with_ticks(config.tick, config.sync_limit))
+}
+
+/// The gRPC transport's configuration, HTTP/2 keep-alive from tickTime/syncLimit.
+pub fn grpc_config(config: &Config, me: PeerId, tls: Option<TlsStore>) -> Result<GrpcConfig> {
+    let Some(tls) = tls else {
+        bail!("gRPC needs the quorum TLS certificates");
+    };
+    Ok(GrpcConfig::new(me, quorum_addrs(config), tls).with_ticks(config.tick, config.sync_limit))
 }
 
 /// Re-read the certificates on SIGHUP (they are also re-read when their files change).

@@ -149,3 +149,21 @@ mod quic {
         );
     }
 }
+
+mod grpc {
+    use super::*;
+
+    #[test]
+    fn process_backend_elect_replicate_fail_over_and_restart() {
+        elect_replicate_fail_over_and_restart(PeerTransport::Grpc);
+    }
+
+    #[test]
+    fn process_backend_certificate_from_another_ca_is_refused() {
+        a_member_with_a_bad_certificate_is_refused(
+            PeerTransport::Grpc,
+            BadCertificate::OtherCa,
+            "UnknownIssuer",
+        );
+    }
+}
