@@ -100,6 +100,8 @@ pub struct Ensemble {
     binary: PathBuf,
     /// The directory (kept while the ensemble lives).
     pub dir: tempfile::TempDir,
+    /// The ensemble CA (TLS transports).
+    pub ca: Option<zk_tls::certs::Ca>,
 }
 
 impl Ensemble {
@@ -117,9 +119,11 @@ impl Ensemble {
             servers.push_str(&format!("server.{id}=127.0.0.1:{q}:{e}{role}\n"));
         }
         let certs = dir.path().join("certs");
-        if spec.transport != PeerTransport::Tcp {
-            write_certificates(&certs, total, spec.bad_certificate)?;
-        }
+        let ca = if spec.transport != PeerTransport::Tcp {
+            Some(write_certificates(&certs, total, spec.bad_certificate)?)
+        } else {
+            None
+        };
         let mut nodes = Vec::new();
         for (i, (c, _, _)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
@@ -155,6 +159,7 @@ impl Ensemble {
             nodes,
             binary: binary.to_path_buf(),
             dir,
+            ca,
         };
         for id in 1..=total {
             e.start_node(id)?;
@@ -307,6 +312,19 @@ impl Ensemble {
             .is_ok_and(|t| t.contains("installed the leader's snapshot"))
     }
 
+    /// Replace node `id`'s certificate on disk (atomically, as an operator's rename would)
+    /// with a new one from the ensemble CA valid in `validity`.
+    pub fn rotate_certificate(&self, id: u64, validity: zk_tls::certs::Validity) -> Result<()> {
+        let ca = self.ca.as_ref().context("not a TLS ensemble")?;
+        let pem = ca.issue(zk_transport::PeerId(id), "127.0.0.1", validity)?;
+        let certs = self.dir.path().join("certs");
+        let tmp = certs.join(format!("server-{id}.pem.new"));
+        let _ = std::fs::remove_file(&tmp);
+        zk_tls::certs::write_new(&tmp, &pem, true)?;
+        std::fs::rename(&tmp, certs.join(format!("server-{id}.pem")))?;
+        Ok(())
+    }
+
     /// The last lines of the listed nodes' logs, for failure messages.
     pub fn log_tails(&self, ids: &[u64]) -> String {
         let mut out = String::new();
@@ -335,7 +353,11 @@ impl Drop for Ensemble {
 }
 
 /// A CA and `server-N.pem` for nodes `1..=total` in `dir`; `bad` gets a bad one.
-fn write_certificates(dir: &Path, total: u64, bad: Option<(u64, BadCertificate)>) -> Result<()> {
+fn write_certificates(
+    dir: &Path,
+    total: u64,
+    bad: Option<(u64, BadCertificate)>,
+) -> Result<zk_tls::certs::Ca> {
     use zk_tls::certs::{Ca, Validity, write_new};
     use zk_transport::PeerId;
     std::fs::create_dir_all(dir)?;
@@ -358,7 +380,7 @@ fn write_certificates(dir: &Path, total: u64, bad: Option<(u64, BadCertificate)>
         };
         write_new(&dir.join(format!("server-{id}.pem")), &pem, true)?;
     }
-    Ok(())
+    Ok(ca)
 }
 
 /// Send a four-letter word to a client port and read the whole answer.

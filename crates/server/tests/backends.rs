@@ -105,6 +105,70 @@ fn a_member_with_a_bad_certificate_is_refused(
     }
 }
 
+/// Node 1's certificate is replaced on disk twice while the ensemble runs: first by an expired
+/// one (new connections from node 1 are then refused, which shows the new file is used),
+/// then by a valid one (the next connection succeeds). Existing links stay up and the
+/// leader is never lost.
+fn a_rotated_certificate_is_used_by_the_next_connection(transport: PeerTransport) {
+    use zk_tls::certs::Validity;
+    let mut e = start(&EnsembleSpec {
+        transport,
+        ..EnsembleSpec::voters(3)
+    });
+    assert_eq!(e.wait_for_single_leader(&[1, 2, 3], ELECT).unwrap(), 3);
+    let leader_held = |e: &Ensemble| {
+        assert_eq!(
+            mode(e.node(3).client_port).as_deref(),
+            Some("leader"),
+            "{}",
+            e.log_tails(&[1, 2, 3])
+        );
+    };
+    let now = std::time::SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    e.rotate_certificate(
+        1,
+        Validity {
+            not_before: now - 2 * day,
+            not_after: now - day,
+        },
+    )
+    .unwrap();
+    // Existing links keep node 1 serving; a write through it still commits.
+    std::thread::sleep(Duration::from_millis(1500));
+    e.set(1, "during", "expired").unwrap();
+    leader_held(&e);
+    // Node 2 restarts: its new connections with node 1 meet node 1's new, expired
+    // certificate. (Hearing only from the leader, node 2 cannot join: FLE wants a quorum.)
+    e.kill9(2);
+    e.start_node(2).unwrap();
+    let refused = |e: &Ensemble| {
+        let log = std::fs::read_to_string(&e.node(2).log).unwrap();
+        log.lines().any(|l| l.contains("certificate expired"))
+            || std::fs::read_to_string(&e.node(1).log)
+                .unwrap()
+                .lines()
+                .any(|l| l.contains("refusing connection") && l.contains("certificate expired"))
+    };
+    let until = Instant::now() + Duration::from_secs(20);
+    while !refused(&e) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        refused(&e),
+        "node 1's expired certificate was never presented:\n{}",
+        e.log_tails(&[1, 2])
+    );
+    leader_held(&e);
+    e.set(1, "still", "serving").unwrap();
+    // A valid certificate: the next connection between 1 and 2 succeeds and 2 joins.
+    e.rotate_certificate(1, Validity::days(1)).unwrap();
+    assert_eq!(e.wait_for_single_leader(&[1, 2, 3], ELECT).unwrap(), 3);
+    leader_held(&e);
+    e.sync(2).unwrap();
+    assert_eq!(e.get(2, "during").unwrap().as_deref(), Some("expired"));
+}
+
 mod tcp {
     use super::*;
 
@@ -116,6 +180,11 @@ mod tcp {
 
 mod tcp_tls {
     use super::*;
+
+    #[test]
+    fn process_backend_a_rotated_certificate_is_used_by_the_next_connection() {
+        a_rotated_certificate_is_used_by_the_next_connection(PeerTransport::TcpTls);
+    }
 
     #[test]
     fn process_backend_elect_replicate_fail_over_and_restart() {
@@ -136,6 +205,11 @@ mod quic {
     use super::*;
 
     #[test]
+    fn process_backend_a_rotated_certificate_is_used_by_the_next_connection() {
+        a_rotated_certificate_is_used_by_the_next_connection(PeerTransport::Quic);
+    }
+
+    #[test]
     fn process_backend_elect_replicate_fail_over_and_restart() {
         elect_replicate_fail_over_and_restart(PeerTransport::Quic);
     }
@@ -152,6 +226,11 @@ mod quic {
 
 mod grpc {
     use super::*;
+
+    #[test]
+    fn process_backend_a_rotated_certificate_is_used_by_the_next_connection() {
+        a_rotated_certificate_is_used_by_the_next_connection(PeerTransport::Grpc);
+    }
 
     #[test]
     fn process_backend_elect_replicate_fail_over_and_restart() {
