@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod netem;
 pub mod ports;
 pub mod process;
 pub mod reference;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::netem::{Netem, WanConditions};
 use crate::ports::free_port;
 pub use crate::zkclient::{Digest, TestClient};
 
@@ -26,6 +27,9 @@ pub struct EnsembleSpec {
     pub transport: PeerTransport,
     /// A node whose certificate is bad in the given way (TLS transports only).
     pub bad_certificate: Option<(u64, BadCertificate)>,
+    /// Emulated WAN between the servers: each server reaches the others through a
+    /// [`Netem`] proxy (its own `server.N` line keeps the real address it listens on).
+    pub wan: Option<WanConditions>,
 }
 
 /// The peer transports an ensemble test can run over.
@@ -72,6 +76,7 @@ impl EnsembleSpec {
             extra: String::new(),
             transport: PeerTransport::Tcp,
             bad_certificate: None,
+            wan: None,
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct Ensemble {
     pub dir: tempfile::TempDir,
     /// The ensemble CA (TLS transports).
     pub ca: Option<zk_tls::certs::Ca>,
+    /// The WAN proxies, if any.
+    pub netem: Option<Netem>,
 }
 
 impl Ensemble {
@@ -112,12 +119,34 @@ impl Ensemble {
         let ports: Vec<(u16, u16, u16)> = (0..total)
             .map(|_| (free_port(), free_port(), free_port()))
             .collect();
-        let mut servers = String::new();
-        for (i, (_, q, e)) in ports.iter().enumerate() {
-            let id = i as u64 + 1;
-            let role = if id > spec.voters { ":observer" } else { "" };
-            servers.push_str(&format!("server.{id}=127.0.0.1:{q}:{e}{role}\n"));
-        }
+        // With an emulated WAN, node N is reached by the others at 127.0.1.N (the proxy).
+        let servers_for = |me: u64| {
+            let mut servers = String::new();
+            for (i, (_, q, e)) in ports.iter().enumerate() {
+                let id = i as u64 + 1;
+                let role = if id > spec.voters { ":observer" } else { "" };
+                let host = match spec.wan {
+                    Some(_) if id != me => format!("127.0.1.{id}"),
+                    _ => "127.0.0.1".to_owned(),
+                };
+                servers.push_str(&format!("server.{id}={host}:{q}:{e}{role}\n"));
+            }
+            servers
+        };
+        let netem = match spec.wan {
+            Some(conditions) => {
+                let mut routes = Vec::new();
+                for (i, (_, q, e)) in ports.iter().enumerate() {
+                    for port in [*q, *e] {
+                        let front = format!("127.0.1.{}:{port}", i + 1).parse()?;
+                        let real = format!("127.0.0.1:{port}").parse()?;
+                        routes.push((front, real));
+                    }
+                }
+                Some(Netem::start(&routes, conditions)?)
+            }
+            None => None,
+        };
         let certs = dir.path().join("certs");
         let ca = if spec.transport != PeerTransport::Tcp {
             Some(write_certificates(&certs, total, spec.bad_certificate)?)
@@ -139,10 +168,11 @@ impl Ensemble {
             std::fs::create_dir_all(node_dir.join("data"))?;
             std::fs::write(node_dir.join("data/myid"), format!("{id}\n"))?;
             let cfg = format!(
-                "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{transport}{}{servers}",
+                "tickTime={}\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={c}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{transport}{}{}",
                 spec.tick_ms,
                 node_dir.join("data").display(),
                 spec.extra,
+                servers_for(id),
             );
             let config = node_dir.join("zoo.cfg");
             std::fs::write(&config, cfg)?;
@@ -160,6 +190,7 @@ impl Ensemble {
             binary: binary.to_path_buf(),
             dir,
             ca,
+            netem,
         };
         for id in 1..=total {
             e.start_node(id)?;

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
+use zk_tests::netem::WanConditions;
 use zk_tests::process::{BadCertificate, PeerTransport, mode};
 use zk_tests::{Ensemble, EnsembleSpec};
 
@@ -20,10 +21,23 @@ fn start(spec: &EnsembleSpec) -> Ensemble {
 }
 
 fn elect_replicate_fail_over_and_restart(transport: PeerTransport) {
-    let mut e = start(&EnsembleSpec {
+    elect_replicate_fail_over_and_restart_with(EnsembleSpec {
         transport,
         ..EnsembleSpec::voters(3)
     });
+}
+
+/// The same across an emulated WAN: 50 ms round trips and 1 % loss between the servers.
+fn across_a_wan(transport: PeerTransport) {
+    elect_replicate_fail_over_and_restart_with(EnsembleSpec {
+        transport,
+        wan: Some(WanConditions::cross_datacenter()),
+        ..EnsembleSpec::voters(3)
+    });
+}
+
+fn elect_replicate_fail_over_and_restart_with(spec: EnsembleSpec) {
+    let mut e = start(&spec);
     let all = [1, 2, 3];
     let leader = e.wait_for_single_leader(&all, ELECT).unwrap();
     assert_eq!(leader, 3, "a fresh ensemble elects its largest id");
@@ -51,6 +65,13 @@ fn elect_replicate_fail_over_and_restart(transport: PeerTransport) {
         );
     }
     // Each digest opens a session (a transaction of its own): compare the data, not the zxids.
+    if let Some(netem) = &e.netem {
+        assert!(
+            netem.forwarded() > 10_000,
+            "the servers did not talk through the WAN proxies ({} bytes)",
+            netem.forwarded()
+        );
+    }
     let digests: Vec<_> = all
         .iter()
         .map(|&id| {
@@ -173,6 +194,11 @@ mod tcp {
     use super::*;
 
     #[test]
+    fn process_backend_across_a_wan() {
+        across_a_wan(PeerTransport::Tcp);
+    }
+
+    #[test]
     fn process_backend_elect_replicate_fail_over_and_restart() {
         elect_replicate_fail_over_and_restart(PeerTransport::Tcp);
     }
@@ -180,6 +206,11 @@ mod tcp {
 
 mod tcp_tls {
     use super::*;
+
+    #[test]
+    fn process_backend_across_a_wan() {
+        across_a_wan(PeerTransport::TcpTls);
+    }
 
     #[test]
     fn process_backend_a_rotated_certificate_is_used_by_the_next_connection() {
@@ -205,6 +236,11 @@ mod quic {
     use super::*;
 
     #[test]
+    fn process_backend_across_a_wan() {
+        across_a_wan(PeerTransport::Quic);
+    }
+
+    #[test]
     fn process_backend_a_rotated_certificate_is_used_by_the_next_connection() {
         a_rotated_certificate_is_used_by_the_next_connection(PeerTransport::Quic);
     }
@@ -226,6 +262,11 @@ mod quic {
 
 mod grpc {
     use super::*;
+
+    #[test]
+    fn process_backend_across_a_wan() {
+        across_a_wan(PeerTransport::Grpc);
+    }
 
     #[test]
     fn process_backend_a_rotated_certificate_is_used_by_the_next_connection() {
