@@ -234,3 +234,68 @@ fn process_hierarchical_quorum_from_zoo_cfg_is_obeyed() {
     let leader = e.wait_for_single_leader(&[1, 2, 3, 4, 5], ELECT).unwrap();
     assert_eq!(leader, 4, "a weight-0 server never leads");
 }
+
+#[test]
+fn process_certs_command_writes_a_ca_and_a_certificate_per_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir=/tmp/unused\nclientPort=2181\n\
+         server.1=127.0.0.1:2888:3888\nserver.2=zk2.example:2888:3888\nserver.7=10.0.0.7:2888:3888:observer\n",
+    )
+    .unwrap();
+    let out = dir.path().join("certs");
+    let run = || {
+        Command::new(BIN)
+            .args(["certs", "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let hosts: std::collections::BTreeMap<_, _> =
+        [(1, "127.0.0.1"), (2, "zk2.example"), (7, "10.0.0.7")]
+            .into_iter()
+            .map(|(id, h)| (zk_transport::PeerId(id), h.to_owned()))
+            .collect();
+    for id in [1, 2, 7] {
+        let files = zk_tls::TlsFiles {
+            key_store: out.join(format!("server-{id}.pem")),
+            trust_store: out.join("ca.pem"),
+        };
+        // Each certificate names its server under both rules.
+        for rule in [
+            zk_tls::IdentityRule::ServerId,
+            zk_tls::IdentityRule::Hostname,
+        ] {
+            zk_tls::TlsStore::load(files.clone(), zk_transport::PeerId(id), rule, hosts.clone())
+                .unwrap_or_else(|e| panic!("server {id}, {rule:?}: {e}"));
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("ca-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "the CA key is readable by others: {mode:o}"
+    );
+    // Nothing is overwritten: a second run into the same directory is refused.
+    let again = run();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

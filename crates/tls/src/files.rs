@@ -23,13 +23,20 @@ pub(crate) struct KeyStore {
     pub(crate) key: PrivateKeyDer<'static>,
 }
 
-/// A file's modification time and length: changes mean "re-read it".
-pub(crate) type Stamp = Option<(SystemTime, u64)>;
+/// A file's modification time, length and inode: changes mean "re-read it" (the inode
+/// catches a rename over the file within the file system's time granularity).
+pub(crate) type Stamp = Option<(SystemTime, u64, u64)>;
 
 pub(crate) fn stamp(path: &Path) -> Stamp {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+    #[cfg(unix)]
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| {
+        #[cfg(unix)]
+        let ino = m.ino();
+        #[cfg(not(unix))]
+        let ino = 0;
+        (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len(), ino)
+    })
 }
 
 fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
