@@ -431,3 +431,82 @@ pub fn mode(port: u16) -> Option<String> {
         .find_map(|l| l.strip_prefix("Mode: "))
         .map(str::to_string)
 }
+
+/// What an ensemble test needs of an ensemble, however its members run (processes here, or
+/// in-process nodes over the in-memory transport): client ports, a crash, a restart from the
+/// data directory. Everything else goes through the client port, as for an operator.
+pub trait Members {
+    /// Node `id`'s client port.
+    fn client_port(&self, id: u64) -> u16;
+    /// Stop node `id` at once, without a clean shutdown (`kill -9` for a process).
+    fn crash(&mut self, id: u64);
+    /// Start node `id` again from its config and data directory.
+    fn restart(&mut self, id: u64) -> Result<()>;
+    /// What to print when a check fails (log tails).
+    fn describe(&self, _ids: &[u64]) -> String {
+        String::new()
+    }
+
+    /// Wait until every listed node serves with exactly one leader among them; its id.
+    fn leader_among(&self, ids: &[u64], within: Duration) -> Result<u64> {
+        let deadline = Instant::now() + within;
+        let mut last = Vec::new();
+        while Instant::now() < deadline {
+            last = ids
+                .iter()
+                .map(|&id| (id, mode(self.client_port(id))))
+                .collect::<Vec<_>>();
+            let leaders: Vec<u64> = last
+                .iter()
+                .filter(|(_, m)| m.as_deref() == Some("leader"))
+                .map(|(id, _)| *id)
+                .collect();
+            if last.iter().all(|(_, m)| m.is_some()) && leaders.len() == 1 {
+                return Ok(leaders[0]);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!(
+            "no single leader among {ids:?} within {within:?}: {last:?}\n{}",
+            self.describe(ids)
+        )
+    }
+
+    /// Set `key` through node `id` (see [`TestClient::set`]).
+    fn write(&self, id: u64, key: &str, value: &str) -> Result<u64> {
+        TestClient::connect(self.client_port(id))?.set(key, value)
+    }
+
+    /// Read `key` at node `id` (a local read).
+    fn read(&self, id: u64, key: &str) -> Result<Option<String>> {
+        TestClient::connect(self.client_port(id))?.get(key)
+    }
+
+    /// `sync` at node `id`.
+    fn catch_up(&self, id: u64) -> Result<u64> {
+        TestClient::connect(self.client_port(id))?.sync()
+    }
+
+    /// The digest of the keys at node `id`.
+    fn data_digest(&self, id: u64) -> Result<Digest> {
+        TestClient::connect(self.client_port(id))?.digest()
+    }
+}
+
+impl Members for Ensemble {
+    fn client_port(&self, id: u64) -> u16 {
+        self.node(id).client_port
+    }
+
+    fn crash(&mut self, id: u64) {
+        self.kill9(id);
+    }
+
+    fn restart(&mut self, id: u64) -> Result<()> {
+        self.start_node(id)
+    }
+
+    fn describe(&self, ids: &[u64]) -> String {
+        self.log_tails(ids)
+    }
+}

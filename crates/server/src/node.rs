@@ -55,7 +55,7 @@ async fn run_inner(config: Config) -> Result<()> {
             let (tx, rx) = network.start(me, ChannelSpecs::default());
             let verifier =
                 QuorumVerifier::majority([me], []).context("the standalone quorum of one")?;
-            serve(&config, me, verifier, tx, rx, listener, true).await
+            serve(&config, me, verifier, tx, rx, listener, true, stop_signal()).await
         }
         Some(me) => {
             let me = PeerId(me);
@@ -69,23 +69,77 @@ async fn run_inner(config: Config) -> Result<()> {
                     let (tx, rx) = TcpBackend::start(peer::tcp_config(&config, me, tls))
                         .await
                         .context("starting the TCP peer transport")?;
-                    serve(&config, me, verifier, tx, rx, listener, false).await
+                    serve(
+                        &config,
+                        me,
+                        verifier,
+                        tx,
+                        rx,
+                        listener,
+                        false,
+                        stop_signal(),
+                    )
+                    .await
                 }
                 TransportKind::Quic => {
                     let (tx, rx) = QuicBackend::start(peer::quic_config(&config, me, tls)?)
                         .await
                         .context("starting the QUIC peer transport")?;
-                    serve(&config, me, verifier, tx, rx, listener, false).await
+                    serve(
+                        &config,
+                        me,
+                        verifier,
+                        tx,
+                        rx,
+                        listener,
+                        false,
+                        stop_signal(),
+                    )
+                    .await
                 }
                 TransportKind::Grpc => {
                     let (tx, rx) = GrpcBackend::start(peer::grpc_config(&config, me, tls)?)
                         .await
                         .context("starting the gRPC peer transport")?;
-                    serve(&config, me, verifier, tx, rx, listener, false).await
+                    serve(
+                        &config,
+                        me,
+                        verifier,
+                        tx,
+                        rx,
+                        listener,
+                        false,
+                        stop_signal(),
+                    )
+                    .await
                 }
             }
         }
     }
+}
+
+/// Run ensemble member `config.my_id` over a transport the caller started (for example an
+/// in-memory one in tests) until `stop` resolves or replication fails.
+pub async fn run_over<T: Transport, R: zk_transport::Inbound>(
+    config: Config,
+    tx: T,
+    rx: R,
+    stop: impl Future<Output = ()>,
+) -> Result<()> {
+    let me = PeerId(
+        config
+            .my_id
+            .context("run_over needs an ensemble member (myid)")?,
+    );
+    let listener = bind_client_port(&config).await?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating dataDir {}", config.data_dir.display()))?;
+    let verifier = verifier(&config)?;
+    let stop = async {
+        stop.await;
+        Ok(())
+    };
+    serve(&config, me, verifier, tx, rx, listener, false, stop).await
 }
 
 async fn bind_client_port(config: &Config) -> Result<TcpListener> {
@@ -157,6 +211,8 @@ impl QuorumProbe for NodeProbe {
 
 /// Runs ZAB over `tx`/`rx` with the replicated data tree, the client port and the
 /// session heartbeats, until a stop signal or a replication failure.
+// The transport pair, its quorum and the stop signal differ per caller; the rest is config.
+#[allow(clippy::too_many_arguments)]
 async fn serve<T: Transport, R: zk_transport::Inbound>(
     config: &Config,
     me: PeerId,
@@ -165,6 +221,7 @@ async fn serve<T: Transport, R: zk_transport::Inbound>(
     rx: R,
     listener: TcpListener,
     standalone: bool,
+    stop: impl Future<Output = Result<()>>,
 ) -> Result<()> {
     let mut server = ServerConfig::new(me, verifier);
     server.tick = config.tick;
@@ -261,7 +318,7 @@ async fn serve<T: Transport, R: zk_transport::Inbound>(
     let mut driver_task = tokio::spawn(driver.run().in_current_span());
     let mirror = tokio::spawn(mirror_status(zab.status(), status_tx, standalone));
     let result = tokio::select! {
-        r = stop_signal() => r,
+        r = stop => r,
         r = &mut driver_task => match r {
             Ok(Ok(())) => bail!("the replication driver stopped unexpectedly"),
             Ok(Err(e)) => Err(anyhow::Error::new(e).context("replication stopped")),

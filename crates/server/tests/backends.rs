@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 use zk_tests::netem::WanConditions;
-use zk_tests::process::{BadCertificate, PeerTransport, mode};
+use zk_tests::process::{BadCertificate, Members, PeerTransport, mode};
 use zk_tests::{Ensemble, EnsembleSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zk-server");
@@ -38,33 +38,7 @@ fn across_a_wan(transport: PeerTransport) {
 
 fn elect_replicate_fail_over_and_restart_with(spec: EnsembleSpec) {
     let mut e = start(&spec);
-    let all = [1, 2, 3];
-    let leader = e.wait_for_single_leader(&all, ELECT).unwrap();
-    assert_eq!(leader, 3, "a fresh ensemble elects its largest id");
-    e.set(1, "k1", "v1").expect("a write through a follower");
-    for id in all {
-        e.sync(id).unwrap();
-        assert_eq!(e.get(id, "k1").unwrap().as_deref(), Some("v1"), "node {id}");
-    }
-
-    e.kill9(leader);
-    let second = e.wait_for_single_leader(&[1, 2], ELECT).unwrap();
-    assert_eq!(second, 2);
-    e.set(1, "k2", "v2").expect("a write after the failover");
-    e.set(2, "k3", "v3").expect("a write at the new leader");
-
-    e.start_node(leader).unwrap();
-    let after = e.wait_for_single_leader(&all, ELECT).unwrap();
-    assert_eq!(after, second, "the restarted node rejoins as a follower");
-    e.sync(3).unwrap();
-    for (k, v) in [("k1", "v1"), ("k2", "v2"), ("k3", "v3")] {
-        assert_eq!(
-            e.get(3, k).unwrap().as_deref(),
-            Some(v),
-            "{k} on the restarted node"
-        );
-    }
-    // Each digest opens a session (a transaction of its own): compare the data, not the zxids.
+    elect_replicate_fail_over_and_restart_on(&mut e);
     if let Some(netem) = &e.netem {
         assert!(
             netem.forwarded() > 10_000,
@@ -72,10 +46,45 @@ fn elect_replicate_fail_over_and_restart_with(spec: EnsembleSpec) {
             netem.forwarded()
         );
     }
+}
+
+/// The suite's main scenario, on any three-member ensemble.
+fn elect_replicate_fail_over_and_restart_on(e: &mut impl Members) {
+    let all = [1, 2, 3];
+    let leader = e.leader_among(&all, ELECT).unwrap();
+    assert_eq!(leader, 3, "a fresh ensemble elects its largest id");
+    e.write(1, "k1", "v1").expect("a write through a follower");
+    for id in all {
+        e.catch_up(id).unwrap();
+        assert_eq!(
+            e.read(id, "k1").unwrap().as_deref(),
+            Some("v1"),
+            "node {id}"
+        );
+    }
+
+    e.crash(leader);
+    let second = e.leader_among(&[1, 2], ELECT).unwrap();
+    assert_eq!(second, 2);
+    e.write(1, "k2", "v2").expect("a write after the failover");
+    e.write(2, "k3", "v3").expect("a write at the new leader");
+
+    e.restart(leader).unwrap();
+    let after = e.leader_among(&all, ELECT).unwrap();
+    assert_eq!(after, second, "the restarted node rejoins as a follower");
+    e.catch_up(3).unwrap();
+    for (k, v) in [("k1", "v1"), ("k2", "v2"), ("k3", "v3")] {
+        assert_eq!(
+            e.read(3, k).unwrap().as_deref(),
+            Some(v),
+            "{k} on the restarted node"
+        );
+    }
+    // Each digest opens a session (a transaction of its own): compare the data, not the zxids.
     let digests: Vec<_> = all
         .iter()
         .map(|&id| {
-            let d = e.digest(id).unwrap();
+            let d = e.data_digest(id).unwrap();
             (d.keys, d.hash)
         })
         .collect();
@@ -188,6 +197,122 @@ fn a_rotated_certificate_is_used_by_the_next_connection(transport: PeerTransport
     leader_held(&e);
     e.sync(2).unwrap();
     assert_eq!(e.get(2, "during").unwrap().as_deref(), Some("expired"));
+}
+
+/// The in-memory member of the suite: three nodes in this process, each on its own runtime
+/// (a crash drops the runtime with every task of the node), over one `MemNetwork`.
+mod mem {
+    use super::*;
+    use std::collections::HashMap;
+    use tokio::runtime::Runtime;
+    use zk_server::config::Config;
+    use zk_transport::mem::{MemNetwork, MemTransport};
+    use zk_transport::{ChannelSpecs, PeerId, Transport};
+
+    struct Running {
+        rt: Runtime,
+        tx: MemTransport,
+    }
+
+    struct MemEnsemble {
+        network: MemNetwork,
+        configs: HashMap<u64, std::path::PathBuf>,
+        ports: HashMap<u64, u16>,
+        running: HashMap<u64, Running>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl MemEnsemble {
+        fn start(n: u64) -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let ports: HashMap<u64, u16> = (1..=n)
+                .map(|id| (id, zk_tests::ports::free_port()))
+                .collect();
+            let servers: String = (1..=n)
+                .map(|id| {
+                    // Peer ports are unused in memory; the config still names every member.
+                    format!("server.{id}=127.0.0.1:{}:{}\n", 40000 + id, 41000 + id)
+                })
+                .collect();
+            let mut configs = HashMap::new();
+            for id in 1..=n {
+                let data = dir.path().join(format!("node-{id}/data"));
+                std::fs::create_dir_all(&data).unwrap();
+                std::fs::write(data.join("myid"), format!("{id}\n")).unwrap();
+                let path = dir.path().join(format!("node-{id}/zoo.cfg"));
+                std::fs::write(
+                    &path,
+                    format!(
+                        "tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n4lw.commands.whitelist=*\n{servers}",
+                        data.display(),
+                        ports[&id]
+                    ),
+                )
+                .unwrap();
+                configs.insert(id, path);
+            }
+            let mut e = Self {
+                network: MemNetwork::new(),
+                configs,
+                ports,
+                running: HashMap::new(),
+                _dir: dir,
+            };
+            for id in 1..=n {
+                e.restart(id).unwrap();
+            }
+            e
+        }
+    }
+
+    impl Members for MemEnsemble {
+        fn client_port(&self, id: u64) -> u16 {
+            self.ports[&id]
+        }
+
+        fn crash(&mut self, id: u64) {
+            if let Some(r) = self.running.remove(&id) {
+                // Peers see the links drop (as a kernel resets a killed process's sockets),
+                // then every task of the node is dropped where it stands.
+                r.rt.block_on(r.tx.shutdown());
+                r.rt.shutdown_background();
+            }
+        }
+
+        fn restart(&mut self, id: u64) -> anyhow::Result<()> {
+            let config = Config::load(&self.configs[&id])?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()?;
+            let (tx, rx) = {
+                let _in = rt.enter();
+                self.network.start(PeerId(id), ChannelSpecs::default())
+            };
+            rt.spawn(zk_server::node::run_over(
+                config,
+                tx.clone(),
+                rx,
+                std::future::pending::<()>(),
+            ));
+            self.running.insert(id, Running { rt, tx });
+            Ok(())
+        }
+    }
+
+    impl Drop for MemEnsemble {
+        fn drop(&mut self) {
+            for (_, r) in self.running.drain() {
+                r.rt.shutdown_background();
+            }
+        }
+    }
+
+    #[test]
+    fn process_backend_elect_replicate_fail_over_and_restart() {
+        let mut e = MemEnsemble::start(3);
+        elect_replicate_fail_over_and_restart_on(&mut e);
+    }
 }
 
 mod tcp {

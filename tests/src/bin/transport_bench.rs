@@ -74,7 +74,13 @@ fn measure(a: &Args, transport: PeerTransport, wan: Option<WanConditions>) -> Re
     let status = Command::new(&a.bench)
         .args(["--hosts", &hosts.join(","), "--workload", "write"])
         .args(["--sessions", "32", "--inflight", "1", "--value-size", "128"])
-        .args(["--duration", &a.seconds.to_string(), "--warmup", "1", "--no-progress"])
+        .args([
+            "--duration",
+            &a.seconds.to_string(),
+            "--warmup",
+            "1",
+            "--no-progress",
+        ])
         .arg("--json")
         .arg(&json)
         .stdout(std::process::Stdio::null())
@@ -109,7 +115,11 @@ fn measure(a: &Args, transport: PeerTransport, wan: Option<WanConditions>) -> Re
             PeerTransport::Quic => "quic",
             PeerTransport::Grpc => "grpc",
         },
-        network: if wan.is_some() { "WAN 50 ms RTT, 1% loss" } else { "loopback" },
+        network: if wan.is_some() {
+            "WAN 50 ms RTT, 1% loss"
+        } else {
+            "loopback"
+        },
         election_s,
         ops,
         p50_ms,
