@@ -75,8 +75,8 @@ impl Drop for ForgetUnlessDisarmed<'_> {
     }
 }
 
-/// Opens gRPC streams to the peers of the table.
-pub(crate) struct GrpcConnector {
+/// How a gRPC node dials its peers (the [`Connector`] behind [`crate::GrpcTransport`]).
+pub struct GrpcConnector {
     me: PeerId,
     slots: BTreeMap<PeerId, Slot>,
     tls: TlsStore,

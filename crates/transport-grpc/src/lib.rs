@@ -73,17 +73,13 @@ mod pb {
 pub use config::GrpcConfig;
 pub use zk_transport::streams::Backoff;
 
-use bytes::Bytes;
-use connector::{DialConfig, GrpcConnector};
-use std::future::Future;
+use connector::DialConfig;
+pub use connector::GrpcConnector;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpSocket};
 use tokio_rustls::TlsAcceptor;
-use zk_transport::streams::{StreamConfig, StreamHandle, StreamInbound, StreamTransport};
-use zk_transport::{
-    Channel, DownReason, Inbound, LinkEvent, LinkId, PeerId, SendError, StartError, Transport,
-};
+use zk_transport::streams::{StreamConfig, StreamHandle, StreamInbound, StreamTransport, bind_tcp};
+use zk_transport::{Channel, StartError};
 
 /// The ALPN protocol of every connection: HTTP/2.
 const ALPN_H2: &[u8] = b"h2";
@@ -126,12 +122,14 @@ impl GrpcBackend {
         client_tls.resumption = rustls::client::Resumption::disabled();
 
         let spec = config.listen.clone().unwrap_or(own);
-        let listener = bind(&spec).await.map_err(|source| StartError::Bind {
-            addr: spec.clone(),
-            // One listener serves both channels.
-            channel: Channel::Quorum,
-            source,
-        })?;
+        let listener = bind_tcp(&spec, false)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: spec.clone(),
+                // One listener serves both channels.
+                channel: Channel::Quorum,
+                source,
+            })?;
         let local = listener
             .local_addr()
             .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
@@ -144,6 +142,7 @@ impl GrpcBackend {
             connect_timeout: config.connect_timeout,
             inbound_capacity: config.inbound_capacity,
             span_name: "grpc",
+            local_addrs: [local, local],
         };
         let connector = GrpcConnector::new(
             me,
@@ -175,92 +174,14 @@ impl GrpcBackend {
             node.cancelled().await;
             node.connector().forget_all();
         });
-        Ok((
-            GrpcTransport { inner: tx, local },
-            GrpcInbound { inner: rx },
-        ))
+        Ok((tx, rx))
     }
 }
 
-/// Resolve `spec` and bind a listener on the first address that works.
-async fn bind(spec: &str) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for addr in tokio::net::lookup_host(spec).await? {
-        let attempt = (|| {
-            let socket = if addr.is_ipv4() {
-                TcpSocket::new_v4()?
-            } else {
-                TcpSocket::new_v6()?
-            };
-            // A restarted node binds its port again at once, whatever its old connections'
-            // TIME_WAIT.
-            socket.set_reuseaddr(true)?;
-            socket.bind(addr)?;
-            socket.listen(1024)
-        })();
-        match attempt {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{spec} resolved to no address"),
-        )
-    }))
-}
-
-/// The sending half of a gRPC node. Cheap to clone; no method blocks.
-#[derive(Debug, Clone)]
-pub struct GrpcTransport {
-    inner: StreamTransport<GrpcConnector>,
-    local: SocketAddr,
-}
-
-impl GrpcTransport {
-    /// The address the listener is bound to (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-}
-
-impl Transport for GrpcTransport {
-    fn local_id(&self) -> PeerId {
-        self.inner.local_id()
-    }
-
-    fn connect(&self, peer: PeerId, channel: Channel) {
-        self.inner.connect(peer, channel);
-    }
-
-    fn try_send(&self, link: LinkId, frame: Bytes) -> Result<(), SendError> {
-        self.inner.try_send(link, frame)
-    }
-
-    fn ready(&self, link: LinkId) -> impl Future<Output = Result<(), SendError>> + Send {
-        self.inner.ready(link)
-    }
-
-    fn close(&self, link: LinkId, reason: DownReason) {
-        self.inner.close(link, reason);
-    }
-
-    fn shutdown(&self) -> impl Future<Output = ()> + Send {
-        self.inner.shutdown()
-    }
-}
+/// The sending half of a gRPC node: cheap to clone, no method blocks;
+/// [`StreamTransport::local_addr`] tells where it listens.
+pub type GrpcTransport = StreamTransport<GrpcConnector>;
 
 /// The receiving half of a gRPC node: `Up`, `Frame` and `Down` events of all its links, in
-/// one bounded queue ([`GrpcConfig::inbound_capacity`]). Ends (`None`) once the node shuts
-/// down; events still queued then are discarded.
-#[derive(Debug)]
-pub struct GrpcInbound {
-    inner: StreamInbound,
-}
-
-impl Inbound for GrpcInbound {
-    fn next(&mut self) -> impl Future<Output = Option<LinkEvent>> + Send {
-        self.inner.next()
-    }
-}
+/// one bounded queue. Ends (`None`) once the node shuts down.
+pub type GrpcInbound = StreamInbound;

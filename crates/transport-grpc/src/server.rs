@@ -315,7 +315,7 @@ mod tests {
         ))
         .await
         .unwrap();
-        let addr = tx.local_addr().to_string();
+        let addr = tx.local_addr(Channel::Quorum).to_string();
         let me = store(dir, &ca, PeerId(1));
         let tls = tokio_rustls::TlsConnector::from(Arc::new(me.client_config(&[b"h2"]).unwrap()));
         let name = me.expected_name(PeerId(2)).unwrap();

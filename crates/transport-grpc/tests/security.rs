@@ -174,7 +174,9 @@ async fn plain_tcp_is_refused() {
     let pki = Pki::new();
     let peers = peers();
     let (tx2, mut rx2) = start(HONEST, &peers, pki.honest(HONEST)).await;
-    let mut s = TcpStream::connect(tx2.local_addr()).await.unwrap();
+    let mut s = TcpStream::connect(tx2.local_addr(Channel::Quorum))
+        .await
+        .unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: zk\r\n\r\ngarbage garbage garbage")
         .await
         .unwrap();
@@ -210,7 +212,9 @@ async fn client_without_certificate_is_refused() {
         .with_root_certificates(roots)
         .with_no_client_auth();
     client.alpn_protocols = vec![b"h2".to_vec()];
-    let tcp = TcpStream::connect(tx2.local_addr()).await.unwrap();
+    let tcp = TcpStream::connect(tx2.local_addr(Channel::Quorum))
+        .await
+        .unwrap();
     let name = rustls_pki_types::ServerName::try_from(zk_tls::server_name(HONEST)).unwrap();
     // TLS 1.3: the client finishes its side first; the refusal shows on the next read.
     if let Ok(mut tls) = tokio_rustls::TlsConnector::from(Arc::new(client))

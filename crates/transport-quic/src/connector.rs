@@ -37,8 +37,8 @@ struct Conns {
     inbound: HashMap<PeerId, quinn::Connection>,
 }
 
-/// Opens QUIC streams to the peers of the table.
-pub(crate) struct QuicConnector {
+/// How a QUIC node dials its peers (the [`Connector`] behind [`crate::QuicTransport`]).
+pub struct QuicConnector {
     pub(crate) me: PeerId,
     peers: BTreeMap<PeerId, String>,
     pub(crate) tls: TlsStore,

@@ -24,16 +24,11 @@ mod header;
 
 pub use config::QuicConfig;
 
-use bytes::Bytes;
-use connector::QuicConnector;
-use std::future::Future;
-use std::net::SocketAddr;
+pub use connector::QuicConnector;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use zk_transport::streams::{StreamConfig, StreamHandle, StreamInbound, StreamTransport};
-use zk_transport::{
-    Channel, DownReason, Inbound, LinkEvent, LinkId, PeerId, SendError, StartError, Transport,
-};
+use zk_transport::{Channel, StartError};
 
 /// The ALPN protocol of zk-rs peer links over QUIC, version 1.
 pub const ALPN: &[u8] = b"zk-rs-quorum/1";
@@ -96,14 +91,12 @@ impl QuicBackend {
             connect_timeout: config.connect_timeout,
             inbound_capacity: config.inbound_capacity,
             span_name: "quic",
+            local_addrs: [local, local],
         };
         let (tx, rx, handle) = StreamHandle::start(stream_config, connector)?;
         tracing::info!(parent: handle.span(), %local, "listening (QUIC)");
         accept::serve(&handle, endpoint, dialed_rx, config.handshake_timeout);
-        Ok((
-            QuicTransport { inner: tx, local },
-            QuicInbound { inner: rx },
-        ))
+        Ok((tx, rx))
     }
 }
 
@@ -136,54 +129,10 @@ fn quic_configs(
     Ok((server, client))
 }
 
-/// The sending half of a QUIC node. Cheap to clone; no method blocks.
-#[derive(Debug, Clone)]
-pub struct QuicTransport {
-    inner: StreamTransport<QuicConnector>,
-    local: SocketAddr,
-}
+/// The sending half of a QUIC node: cheap to clone, no method blocks;
+/// [`StreamTransport::local_addr`] tells where it listens.
+pub type QuicTransport = StreamTransport<QuicConnector>;
 
-impl QuicTransport {
-    /// The UDP address the node is bound to (useful with port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-}
-
-impl Transport for QuicTransport {
-    fn local_id(&self) -> PeerId {
-        self.inner.local_id()
-    }
-
-    fn connect(&self, peer: PeerId, channel: Channel) {
-        self.inner.connect(peer, channel);
-    }
-
-    fn try_send(&self, link: LinkId, frame: Bytes) -> Result<(), SendError> {
-        self.inner.try_send(link, frame)
-    }
-
-    fn ready(&self, link: LinkId) -> impl Future<Output = Result<(), SendError>> + Send {
-        self.inner.ready(link)
-    }
-
-    fn close(&self, link: LinkId, reason: DownReason) {
-        self.inner.close(link, reason);
-    }
-
-    fn shutdown(&self) -> impl Future<Output = ()> + Send {
-        self.inner.shutdown()
-    }
-}
-
-/// The receiving half of a QUIC node: `Up`, `Frame` and `Down` events of all its links.
-#[derive(Debug)]
-pub struct QuicInbound {
-    inner: StreamInbound,
-}
-
-impl Inbound for QuicInbound {
-    fn next(&mut self) -> impl Future<Output = Option<LinkEvent>> + Send {
-        self.inner.next()
-    }
-}
+/// The receiving half of a QUIC node: `Up`, `Frame` and `Down` events of all its links, in
+/// one bounded queue. Ends (`None`) once the node shuts down.
+pub type QuicInbound = StreamInbound;

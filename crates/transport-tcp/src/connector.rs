@@ -11,9 +11,9 @@ use tokio::net::{TcpSocket, TcpStream};
 use zk_transport::streams::{Connector, Opened, Purpose};
 use zk_transport::{Authn, Channel, PeerId};
 
-/// Opens TCP streams to the peers of the table.
+/// How a TCP node dials its peers (the [`Connector`] behind [`crate::TcpTransport`]).
 #[derive(Debug)]
-pub(crate) struct TcpConnector {
+pub struct TcpConnector {
     pub(crate) me: PeerId,
     pub(crate) peers: BTreeMap<PeerId, PeerAddrs>,
     /// `sslQuorum`: TLS under the handshake.

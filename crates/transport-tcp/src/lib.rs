@@ -43,15 +43,11 @@ mod tls;
 pub use config::{PeerAddrs, TcpConfig};
 pub use zk_transport::streams::Backoff;
 
-use bytes::Bytes;
-use connector::TcpConnector;
-use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use tokio::net::{TcpListener, TcpSocket};
-use zk_transport::streams::{StreamConfig, StreamHandle, StreamInbound, StreamTransport};
-use zk_transport::{
-    Channel, DownReason, Inbound, LinkEvent, LinkId, PeerId, SendError, StartError, Transport,
-};
+pub use connector::TcpConnector;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use tokio::net::TcpListener;
+use zk_transport::streams::{StreamConfig, StreamHandle, StreamInbound, StreamTransport, bind_tcp};
+use zk_transport::{Channel, StartError};
 
 /// The TCP backend: turns a [`TcpConfig`] into a running node.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +82,7 @@ impl TcpBackend {
         let mut listeners = Vec::with_capacity(2);
         for ch in Channel::ALL {
             let spec = config.listen.as_ref().unwrap_or(&own).get(ch).to_owned();
-            let listener = bind(&spec, config.listen.is_none() && config.listen_on_all_ips)
+            let listener = bind_tcp(&spec, config.listen.is_none() && config.listen_on_all_ips)
                 .await
                 .map_err(|source| StartError::Bind {
                     addr: spec.clone(),
@@ -104,6 +100,7 @@ impl TcpBackend {
             connect_timeout: config.connect_timeout,
             inbound_capacity: config.inbound_capacity,
             span_name: "tcp",
+            local_addrs: local,
         };
         let tls = match config.tls.clone() {
             Some(store) => Some(
@@ -121,7 +118,7 @@ impl TcpBackend {
         for (ch, listener) in listeners {
             accept::serve(&handle, ch, listener, config.handshake_timeout, tls.clone());
         }
-        Ok((TcpTransport { inner: tx, local }, TcpInbound { inner: rx }))
+        Ok((tx, rx))
     }
 }
 
@@ -132,96 +129,10 @@ fn local_addr(listeners: &[(Channel, TcpListener)], i: usize) -> SocketAddr {
         .unwrap_or(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
 }
 
-/// Resolve `spec` and bind a listener (on the unspecified address of its family and its port
-/// when `all_ips`). Accepted sockets inherit the keepalive setting.
-async fn bind(spec: &str, all_ips: bool) -> std::io::Result<TcpListener> {
-    let mut last = None;
-    for mut addr in tokio::net::lookup_host(spec).await? {
-        if all_ips {
-            let any = if addr.is_ipv4() {
-                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-            } else {
-                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-            };
-            addr.set_ip(any);
-        }
-        let attempt = (|| {
-            let socket = if addr.is_ipv4() {
-                TcpSocket::new_v4()?
-            } else {
-                TcpSocket::new_v6()?
-            };
-            socket.set_reuseaddr(true)?;
-            socket.set_keepalive(true)?;
-            socket.bind(addr)?;
-            socket.listen(1024)
-        })();
-        match attempt {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!("{spec} resolved to no address"),
-        )
-    }))
-}
-
-/// The sending half of a TCP node. Cheap to clone; no method blocks.
-#[derive(Debug, Clone)]
-pub struct TcpTransport {
-    inner: StreamTransport<TcpConnector>,
-    local: [SocketAddr; 2],
-}
-
-impl TcpTransport {
-    /// The address the listener of `channel` is bound to (useful with port 0).
-    pub fn local_addr(&self, channel: Channel) -> SocketAddr {
-        match channel {
-            Channel::Election => self.local[0],
-            Channel::Quorum => self.local[1],
-        }
-    }
-}
-
-impl Transport for TcpTransport {
-    fn local_id(&self) -> PeerId {
-        self.inner.local_id()
-    }
-
-    fn connect(&self, peer: PeerId, channel: Channel) {
-        self.inner.connect(peer, channel);
-    }
-
-    fn try_send(&self, link: LinkId, frame: Bytes) -> Result<(), SendError> {
-        self.inner.try_send(link, frame)
-    }
-
-    fn ready(&self, link: LinkId) -> impl Future<Output = Result<(), SendError>> + Send {
-        self.inner.ready(link)
-    }
-
-    fn close(&self, link: LinkId, reason: DownReason) {
-        self.inner.close(link, reason);
-    }
-
-    fn shutdown(&self) -> impl Future<Output = ()> + Send {
-        self.inner.shutdown()
-    }
-}
+/// The sending half of a TCP node: cheap to clone, no method blocks;
+/// [`StreamTransport::local_addr`] tells where it listens.
+pub type TcpTransport = StreamTransport<TcpConnector>;
 
 /// The receiving half of a TCP node: `Up`, `Frame` and `Down` events of all its links, in
-/// one bounded queue ([`TcpConfig::inbound_capacity`]). Ends (`None`) once the node shuts
-/// down; events still queued then are discarded.
-#[derive(Debug)]
-pub struct TcpInbound {
-    inner: StreamInbound,
-}
-
-impl Inbound for TcpInbound {
-    fn next(&mut self) -> impl Future<Output = Option<LinkEvent>> + Send {
-        self.inner.next()
-    }
-}
+/// one bounded queue. Ends (`None`) once the node shuts down.
+pub type TcpInbound = StreamInbound;

@@ -6,6 +6,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod logs;
+
 use crate::{
     Channel, ChannelSpec, ChannelSpecs, DownReason, Inbound, LinkEvent, LinkId, OnFull, PeerId,
     SendError, Transport,

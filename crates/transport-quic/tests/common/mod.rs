@@ -2,6 +2,7 @@
 
 #![allow(
     dead_code,
+    unused_imports,
     unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,12 +18,11 @@ use zk_transport::testing::Harness;
 use zk_transport::{ChannelSpecs, PeerId};
 use zk_transport_quic::{QuicBackend, QuicConfig, QuicInbound, QuicTransport};
 
-/// Log to the test output when `RUST_LOG` is set.
-pub fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
+pub use zk_transport::testing::logs::{lines as log_lines, to_test_output as logs};
+
+/// Capture this backend's log lines (debug and up) so tests can look for them.
+pub fn capture_logs() {
+    zk_transport::testing::logs::capture("zk_transport_quic=debug,zk_transport=debug,zk_tls=debug");
 }
 
 /// `n` loopback UDP addresses that were free a moment ago.
@@ -78,41 +78,4 @@ impl Harness for QuicHarness {
     async fn start(&mut self, id: PeerId, specs: ChannelSpecs) -> (QuicTransport, QuicInbound) {
         QuicBackend::start(self.config(id, specs)).await.unwrap()
     }
-}
-
-/// Log lines captured from every node of this test binary (after [`capture_logs`]).
-static CAPTURED: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
-
-struct Capture;
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        CAPTURED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Capture the transport's log lines (debug and up) so tests can look for them.
-pub fn capture_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("zk_transport_quic=debug,zk_transport=debug,zk_tls=debug")
-        .with_ansi(false)
-        .with_writer(|| Capture)
-        .try_init();
-}
-
-/// The captured log lines that contain every one of `needles`.
-pub fn log_lines(needles: &[&str]) -> Vec<String> {
-    let all = CAPTURED.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    String::from_utf8_lossy(&all)
-        .lines()
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .map(str::to_owned)
-        .collect()
 }

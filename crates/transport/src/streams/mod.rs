@@ -25,8 +25,10 @@ pub use node::{StreamHandle, StreamInbound, StreamTransport};
 use crate::{Authn, Channel, ChannelSpecs, PeerId};
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpSocket};
 
 /// The read half of an established stream.
 pub type BoxReader = Box<dyn AsyncRead + Send + Unpin>;
@@ -117,6 +119,48 @@ pub struct StreamConfig {
     /// Capacity of the node's inbound event queue; when full, link readers stop reading and
     /// flow control pushes back on the senders.
     pub inbound_capacity: usize,
-    /// The name of the node's tracing span (`zk-tcp`, `zk-quic`, ...).
+    /// The name of the backend in the node's tracing span (`tcp`, `quic`, ...).
     pub span_name: &'static str,
+    /// Where the backend's listeners are bound, election channel then quorum channel (the
+    /// same address twice for backends with one listener); see
+    /// [`StreamTransport::local_addr`].
+    pub local_addrs: [std::net::SocketAddr; 2],
+}
+
+/// Resolve `spec` (`host:port`) and bind a TCP listener on the first address that works (on
+/// the unspecified address of its family and its port when `all_ips`), with `SO_REUSEADDR` (a
+/// restarted node binds again at once) and keepalive (accepted sockets inherit it).
+pub async fn bind_tcp(spec: &str, all_ips: bool) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for mut addr in tokio::net::lookup_host(spec).await? {
+        if all_ips {
+            let any = if addr.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            };
+            addr.set_ip(any);
+        }
+        let attempt = (|| {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            socket.set_reuseaddr(true)?;
+            socket.set_keepalive(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)
+        })();
+        match attempt {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{spec} resolved to no address"),
+        )
+    }))
 }

@@ -361,6 +361,16 @@ pub struct StreamTransport<C> {
     node: Arc<Node<C>>,
 }
 
+impl<C> StreamTransport<C> {
+    /// The address the listener of `channel` is bound to (useful with port 0).
+    pub fn local_addr(&self, channel: Channel) -> std::net::SocketAddr {
+        match channel {
+            Channel::Election => self.node.cfg.local_addrs[0],
+            Channel::Quorum => self.node.cfg.local_addrs[1],
+        }
+    }
+}
+
 impl<C> Clone for StreamTransport<C> {
     fn clone(&self) -> Self {
         Self {
