@@ -27,6 +27,8 @@ pub struct EnsembleSpec {
     pub transport: PeerTransport,
     /// A node whose certificate is bad in the given way (TLS transports only).
     pub bad_certificate: Option<(u64, BadCertificate)>,
+    /// One node configured with another transport than the rest (a misconfiguration).
+    pub odd_one_out: Option<(u64, PeerTransport)>,
     /// Emulated WAN between the servers: each server reaches the others through a
     /// [`Netem`] proxy (its own `server.N` line keeps the real address it listens on).
     pub wan: Option<WanConditions>,
@@ -76,6 +78,7 @@ impl EnsembleSpec {
             extra: String::new(),
             transport: PeerTransport::Tcp,
             bad_certificate: None,
+            odd_one_out: None,
             wan: None,
         }
     }
@@ -148,7 +151,12 @@ impl Ensemble {
             None => None,
         };
         let certs = dir.path().join("certs");
-        let ca = if spec.transport != PeerTransport::Tcp {
+        let transport_of = |id: u64| match spec.odd_one_out {
+            Some((odd, t)) if odd == id => t,
+            _ => spec.transport,
+        };
+        let any_tls = (1..=total).any(|id| transport_of(id) != PeerTransport::Tcp);
+        let ca = if any_tls {
             Some(write_certificates(&certs, total, spec.bad_certificate)?)
         } else {
             None
@@ -156,8 +164,8 @@ impl Ensemble {
         let mut nodes = Vec::new();
         for (i, (c, _, _)) in ports.iter().enumerate() {
             let id = i as u64 + 1;
-            let mut transport = spec.transport.config_lines().to_owned();
-            if spec.transport != PeerTransport::Tcp {
+            let mut transport = transport_of(id).config_lines().to_owned();
+            if transport_of(id) != PeerTransport::Tcp {
                 transport.push_str(&format!(
                     "ssl.quorum.keyStore.location={}\nssl.quorum.trustStore.location={}\n",
                     certs.join(format!("server-{id}.pem")).display(),

@@ -199,6 +199,54 @@ fn a_rotated_certificate_is_used_by_the_next_connection(transport: PeerTransport
     assert_eq!(e.get(2, "during").unwrap().as_deref(), Some("expired"));
 }
 
+/// A server configured with another transport than its peers (TLS against plain TCP, gRPC
+/// against TCP) never links with them and says why, on both sides; it keeps running and
+/// retrying, and the others elect and serve.
+fn a_member_speaking_another_transport_is_told_apart(
+    odd: PeerTransport,
+    at_peers: &str,
+    at_odd: &str,
+) {
+    let mut e = start(&EnsembleSpec {
+        odd_one_out: Some((3, odd)),
+        ..EnsembleSpec::voters(3)
+    });
+    assert_eq!(e.wait_for_single_leader(&[1, 2], ELECT).unwrap(), 2);
+    e.set(1, "k", "v").unwrap();
+    let logged = |id: u64, what: &str| {
+        std::fs::read_to_string(&e.node(id).log)
+            .unwrap()
+            .lines()
+            .any(|l| l.contains("refusing connection") && l.contains(what))
+    };
+    let until = Instant::now() + Duration::from_secs(20);
+    while !(logged(1, at_peers) && logged(3, at_odd)) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(logged(1, at_peers), "node 1:\n{}", e.log_tails(&[1]));
+    assert!(logged(3, at_odd), "node 3:\n{}", e.log_tails(&[3]));
+    assert!(e.is_running(3), "the misconfigured node must keep running");
+    assert_eq!(mode(e.node(3).client_port), None);
+}
+
+#[test]
+fn process_backend_tls_against_plain_tcp_is_named() {
+    a_member_speaking_another_transport_is_told_apart(
+        PeerTransport::TcpTls,
+        "the peer speaks TLS",
+        "does not speak TLS",
+    );
+}
+
+#[test]
+fn process_backend_grpc_against_tcp_is_named() {
+    a_member_speaking_another_transport_is_told_apart(
+        PeerTransport::Grpc,
+        "the peer speaks TLS",
+        "not TLS",
+    );
+}
+
 /// The in-memory member of the suite: three nodes in this process, each on its own runtime
 /// (a crash drops the runtime with every task of the node), over one `MemNetwork`.
 mod mem {

@@ -53,10 +53,25 @@ impl fmt::Display for HandshakeError {
                 write!(f, "connection closed during the handshake")
             }
             Self::Io(e) => write!(f, "handshake read failed: {e}"),
-            Self::Version(v) => write!(
-                f,
-                "unsupported protocol version {v} (expected {PROTOCOL_VERSION_V1} or {PROTOCOL_VERSION_V2})"
-            ),
+            Self::Version(v) => {
+                let first = v.to_be_bytes();
+                if first[0] == 0x16 && first[1] == 0x03 {
+                    write!(
+                        f,
+                        "the peer speaks TLS but this server runs plain TCP (the peer has sslQuorum=true or quorum.transport=grpc; all servers must agree)"
+                    )
+                } else if &first == b"PRI * HT" {
+                    write!(
+                        f,
+                        "the peer speaks HTTP/2 (gRPC) but this server runs the tcp transport (quorum.transport differs between the servers)"
+                    )
+                } else {
+                    write!(
+                        f,
+                        "unsupported protocol version {v} (expected {PROTOCOL_VERSION_V1} or {PROTOCOL_VERSION_V2})"
+                    )
+                }
+            }
             Self::Sid(s) => write!(f, "invalid server id {s}"),
             Self::AddrLen(n) => {
                 write!(
@@ -154,6 +169,14 @@ mod tests {
             b.put_i32(len);
             assert!(matches!(read(&mut &b[..]).await, Err(HandshakeError::AddrLen(l)) if l == len));
         }
+
+        // Another transport's first bytes are named for what they are.
+        let tls = [0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+        let e = read(&mut &tls[..]).await.unwrap_err();
+        assert!(e.to_string().contains("speaks TLS"), "{e}");
+        let h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        let e = read(&mut &h2[..]).await.unwrap_err();
+        assert!(e.to_string().contains("HTTP/2 (gRPC)"), "{e}");
 
         let short = encode(1, "a:1");
         let e = read(&mut &short[..short.len() - 1]).await.unwrap_err();

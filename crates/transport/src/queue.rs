@@ -21,7 +21,23 @@ pub enum PushError {
 #[derive(Debug, Default)]
 struct State {
     frames: VecDeque<Bytes>,
+    /// The bytes of `frames`.
+    bytes: usize,
     closed: bool,
+}
+
+impl State {
+    /// Whether `len` more bytes fit. A queue that is empty always takes one frame, so a frame
+    /// up to `max_frame` goes out even when it alone exceeds the byte budget.
+    fn fits(&self, len: usize, frames: usize, bytes: usize) -> bool {
+        self.frames.is_empty() || (self.frames.len() < frames && self.bytes + len <= bytes)
+    }
+
+    fn pop(&mut self) -> Option<Bytes> {
+        let f = self.frames.pop_front()?;
+        self.bytes -= f.len();
+        Some(f)
+    }
 }
 
 /// A bounded FIFO of frames with one consumer.
@@ -33,6 +49,7 @@ pub struct LinkQueue {
     /// Wakes producers waiting in [`LinkQueue::ready`] after a pop or close.
     drained: Notify,
     capacity: usize,
+    budget: usize,
     on_full: OnFull,
 }
 
@@ -44,6 +61,7 @@ impl LinkQueue {
             filled: Notify::new(),
             drained: Notify::new(),
             capacity: spec.queue_frames.max(1),
+            budget: spec.queue_bytes.max(1),
             on_full: spec.on_full,
         }
     }
@@ -60,14 +78,15 @@ impl LinkQueue {
             if s.closed {
                 return Err(PushError::Closed);
             }
-            if s.frames.len() >= self.capacity {
+            while !s.fits(frame.len(), self.capacity, self.budget) {
                 match self.on_full {
                     OnFull::Reject => return Err(PushError::Full),
                     OnFull::DropOldest => {
-                        s.frames.pop_front();
+                        s.pop();
                     }
                 }
             }
+            s.bytes += frame.len();
             s.frames.push_back(frame);
         }
         self.filled.notify_one();
@@ -82,7 +101,7 @@ impl LinkQueue {
                 if s.closed {
                     return None;
                 }
-                if let Some(f) = s.frames.pop_front() {
+                if let Some(f) = s.pop() {
                     drop(s);
                     self.drained.notify_waiters();
                     return Some(f);
@@ -100,6 +119,7 @@ impl LinkQueue {
             return Vec::new();
         }
         let out: Vec<Bytes> = s.frames.drain(..).collect();
+        s.bytes = 0;
         drop(s);
         self.drained.notify_waiters();
         out
@@ -116,7 +136,8 @@ impl LinkQueue {
                 if s.closed {
                     return Err(PushError::Closed);
                 }
-                if s.frames.len() < self.capacity || self.on_full == OnFull::DropOldest {
+                let room = s.frames.len() < self.capacity && s.bytes < self.budget;
+                if room || self.on_full == OnFull::DropOldest {
                     return Ok(());
                 }
             }
@@ -130,6 +151,7 @@ impl LinkQueue {
             let mut s = self.lock();
             s.closed = true;
             s.frames.clear();
+            s.bytes = 0;
         }
         self.filled.notify_one();
         self.drained.notify_waiters();
@@ -158,6 +180,7 @@ mod tests {
     fn spec(n: usize, on_full: OnFull) -> ChannelSpec {
         ChannelSpec {
             queue_frames: n,
+            queue_bytes: 1 << 20,
             max_frame: 1024,
             on_full,
         }
@@ -193,6 +216,37 @@ mod tests {
         q.close();
         assert_eq!(consumer.await.unwrap(), None);
         assert_eq!(q.push(Bytes::new()), Err(PushError::Closed));
+    }
+
+    #[tokio::test]
+    async fn the_byte_budget_bounds_a_queue_of_few_large_frames() {
+        let q = LinkQueue::new(ChannelSpec {
+            queue_frames: 1000,
+            queue_bytes: 10,
+            max_frame: 100,
+            on_full: OnFull::Reject,
+        });
+        // One frame always fits an empty queue, even above the budget.
+        q.push(Bytes::from(vec![0u8; 50])).unwrap();
+        assert_eq!(q.push(Bytes::from_static(b"x")), Err(PushError::Full));
+        assert_eq!(q.pop().await.unwrap().len(), 50);
+        for _ in 0..10 {
+            q.push(Bytes::from_static(b"y")).unwrap();
+        }
+        assert_eq!(q.push(Bytes::from_static(b"y")), Err(PushError::Full));
+        let latest = LinkQueue::new(ChannelSpec {
+            queue_frames: 1000,
+            queue_bytes: 4,
+            max_frame: 100,
+            on_full: OnFull::DropOldest,
+        });
+        for f in ["ab", "cd", "ef"] {
+            latest.push(Bytes::from(f)).unwrap();
+        }
+        assert_eq!(
+            latest.drain_now(),
+            vec![Bytes::from("cd"), Bytes::from("ef")]
+        );
     }
 
     #[tokio::test]

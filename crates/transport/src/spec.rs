@@ -16,6 +16,9 @@ pub enum OnFull {
 pub struct ChannelSpec {
     /// How many frames may wait per link before [`ChannelSpec::on_full`] applies.
     pub queue_frames: usize,
+    /// How many bytes of frames may wait per link before [`ChannelSpec::on_full`] applies (an
+    /// empty queue still takes one frame of up to `max_frame`).
+    pub queue_bytes: usize,
     /// The largest frame, in bytes, sent or accepted.
     pub max_frame: usize,
     /// What a full queue does.
@@ -25,10 +28,11 @@ pub struct ChannelSpec {
 /// The policies of both channels.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ChannelSpecs {
-    /// The election channel. Default: 16 frames, 512 KiB (ZooKeeper's `PACKETMAXSIZE`),
-    /// drop oldest.
+    /// The election channel. Default: 16 frames or 1 MiB queued, frames up to 512 KiB
+    /// (ZooKeeper's `PACKETMAXSIZE`), drop oldest.
     pub election: ChannelSpec,
-    /// The quorum channel. Default: 4096 frames, 64 MiB, reject.
+    /// The quorum channel. Default: 65,536 frames or 64 MiB queued (a learner that far
+    /// behind is cut off and resyncs), frames up to 64 MiB, reject.
     pub quorum: ChannelSpec,
 }
 
@@ -47,11 +51,13 @@ impl Default for ChannelSpecs {
         Self {
             election: ChannelSpec {
                 queue_frames: 16,
+                queue_bytes: 1024 * 1024,
                 max_frame: 512 * 1024,
                 on_full: OnFull::DropOldest,
             },
             quorum: ChannelSpec {
-                queue_frames: 4096,
+                queue_frames: 65_536,
+                queue_bytes: 64 * 1024 * 1024,
                 max_frame: 64 * 1024 * 1024,
                 on_full: OnFull::Reject,
             },

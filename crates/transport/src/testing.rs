@@ -470,6 +470,7 @@ async fn full_queue_is_reported_and_other_peers_unaffected<H: Harness>(mut h: H)
     let specs = ChannelSpecs {
         quorum: ChannelSpec {
             queue_frames: 4,
+            queue_bytes: 1 << 20,
             max_frame: 64 * 1024,
             on_full: OnFull::Reject,
         },

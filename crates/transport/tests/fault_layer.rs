@@ -292,6 +292,7 @@ async fn delayed_frames_wait_for_room_instead_of_being_lost() {
     let specs = ChannelSpecs {
         quorum: ChannelSpec {
             queue_frames: 4,
+            queue_bytes: 1 << 20,
             max_frame: 1024,
             on_full: OnFull::Reject,
         },

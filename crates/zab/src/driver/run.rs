@@ -16,7 +16,7 @@ use tracing::Instrument;
 use zk_election::driver::{EpochStore, FileEpochStore};
 use zk_election::{Millis, ServerState};
 use zk_transport::links::{CurrentLinks, LinkChange};
-use zk_transport::{Channel, Inbound, LinkEvent, PeerId, Transport};
+use zk_transport::{Channel, DownReason, Inbound, LinkEvent, PeerId, SendError, Transport};
 
 /// How long to wait before retrying an append or truncation the full log queue refused.
 const QUEUE_FULL_RETRY: Duration = Duration::from_millis(1);
@@ -259,8 +259,22 @@ impl<T: Transport, SM: StateMachine + 'static> Running<T, SM> {
         while let Some(action) = server.poll_action() {
             match action {
                 Action::Send { to, channel, frame } => {
-                    if let Err(e) = self.links.send(&self.p.transport, to, channel, frame) {
-                        tracing::debug!(peer = %to, ?channel, error = %e, "send failed: frame dropped");
+                    match self.links.send(&self.p.transport, to, channel, frame) {
+                        Ok(()) => {}
+                        // A peer this far behind would see a gap in the proposals; cut the
+                        // link instead, so it comes back through a clean sync.
+                        Err(SendError::Full(link)) => {
+                            tracing::warn!(peer = %to, %link, "the peer's send queue is full (it is too far behind): closing the link; it resyncs on reconnect");
+                            self.p.transport.close(
+                                link,
+                                DownReason::Protocol(
+                                    "send queue full: the peer is too far behind".into(),
+                                ),
+                            );
+                        }
+                        Err(e) => {
+                            tracing::debug!(peer = %to, ?channel, error = %e, "send failed: frame dropped");
+                        }
                     }
                 }
                 Action::Append { txns } => self.append(txns).await?,
