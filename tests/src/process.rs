@@ -262,6 +262,18 @@ impl Ensemble {
         }
     }
 
+    /// Send `signal` to node `id`'s process.
+    pub fn signal(&self, id: u64, signal: nix::sys::signal::Signal) -> Result<()> {
+        let child = self
+            .node(id)
+            .child
+            .as_ref()
+            .context("node is not running")?;
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal)?;
+        Ok(())
+    }
+
     /// Whether node `id`'s process is running.
     pub fn is_running(&mut self, id: u64) -> bool {
         self.node_mut(id)

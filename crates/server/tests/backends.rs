@@ -247,6 +247,43 @@ fn process_backend_grpc_against_tcp_is_named() {
     );
 }
 
+/// SIGHUP re-reads the certificates at once (and says so), without a restart.
+#[test]
+fn process_backend_sighup_rereads_the_certificates() {
+    use nix::sys::signal::Signal;
+    let mut e = start(&EnsembleSpec {
+        transport: PeerTransport::Quic,
+        ..EnsembleSpec::voters(3)
+    });
+    assert_eq!(e.wait_for_single_leader(&[1, 2, 3], ELECT).unwrap(), 3);
+    let logged = |e: &Ensemble, what: &str| {
+        std::fs::read_to_string(&e.node(1).log)
+            .unwrap()
+            .lines()
+            .any(|l| l.contains(what))
+    };
+    let wait_for = |e: &Ensemble, what: &str| {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !logged(e, what) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            logged(e, what),
+            "no {what:?} in node 1's log:\n{}",
+            e.log_tails(&[1])
+        );
+    };
+    e.signal(1, Signal::SIGHUP).unwrap();
+    wait_for(&e, "SIGHUP: the quorum certificates did not change");
+    e.rotate_certificate(1, zk_tls::certs::Validity::days(2))
+        .unwrap();
+    e.signal(1, Signal::SIGHUP).unwrap();
+    wait_for(&e, "TLS certificates re-read");
+    assert!(e.is_running(1));
+    assert_eq!(e.wait_for_single_leader(&[1, 2, 3], ELECT).unwrap(), 3);
+    e.set(1, "after-sighup", "ok").unwrap();
+}
+
 /// The in-memory member of the suite: three nodes in this process, each on its own runtime
 /// (a crash drops the runtime with every task of the node), over one `MemNetwork`.
 mod mem {
