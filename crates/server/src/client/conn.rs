@@ -30,6 +30,8 @@ use zk_jute::{
 
 /// Requests of one connection queued at most before it is no longer read.
 const MAX_OUTSTANDING: usize = 1000;
+/// How many waiting replies and events one write may gather (one syscall, not one each).
+const REPLY_BATCH: usize = 256;
 
 /// Why a connection ends (for the log line).
 type Close = String;
@@ -323,7 +325,18 @@ impl Conn {
                     Err(e) => return Err(format!("read failed: {e}")),
                 },
                 out = self.rx.recv() => match out {
-                    Some(out) => self.out(out)?,
+                    Some(out) => {
+                        self.out(out)?;
+                        // What is already here goes out in the same write, in the same order
+                        // as one at a time (each reply or event is queued before the next).
+                        for _ in 0..REPLY_BATCH {
+                            self.flush_queue()?;
+                            match self.rx.try_recv() {
+                                Ok(more) => self.out(more)?,
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => return Err("disconnected by the server (queue full, or the session moved to another connection)".into()),
                 },
                 Some((xid, done)) = self.syncs_rx.recv() => self.sync_done(xid, done)?,
