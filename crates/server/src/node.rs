@@ -66,52 +66,16 @@ async fn run_inner(config: Config) -> Result<()> {
             }
             match config.transport {
                 TransportKind::Tcp => {
-                    let (tx, rx) = TcpBackend::start(peer::tcp_config(&config, me, tls))
-                        .await
-                        .context("starting the TCP peer transport")?;
-                    serve(
-                        &config,
-                        me,
-                        verifier,
-                        tx,
-                        rx,
-                        listener,
-                        false,
-                        stop_signal(),
-                    )
-                    .await
+                    let started = TcpBackend::start(peer::tcp_config(&config, me, tls)).await;
+                    serve_member(&config, me, verifier, listener, started, "TCP").await
                 }
                 TransportKind::Quic => {
-                    let (tx, rx) = QuicBackend::start(peer::quic_config(&config, me, tls)?)
-                        .await
-                        .context("starting the QUIC peer transport")?;
-                    serve(
-                        &config,
-                        me,
-                        verifier,
-                        tx,
-                        rx,
-                        listener,
-                        false,
-                        stop_signal(),
-                    )
-                    .await
+                    let started = QuicBackend::start(peer::quic_config(&config, me, tls)?).await;
+                    serve_member(&config, me, verifier, listener, started, "QUIC").await
                 }
                 TransportKind::Grpc => {
-                    let (tx, rx) = GrpcBackend::start(peer::grpc_config(&config, me, tls)?)
-                        .await
-                        .context("starting the gRPC peer transport")?;
-                    serve(
-                        &config,
-                        me,
-                        verifier,
-                        tx,
-                        rx,
-                        listener,
-                        false,
-                        stop_signal(),
-                    )
-                    .await
+                    let started = GrpcBackend::start(peer::grpc_config(&config, me, tls)?).await;
+                    serve_member(&config, me, verifier, listener, started, "gRPC").await
                 }
             }
         }
@@ -140,6 +104,20 @@ pub async fn run_over<T: Transport, R: zk_transport::Inbound>(
         Ok(())
     };
     serve(&config, me, verifier, tx, rx, listener, false, stop).await
+}
+
+/// Serve as ensemble member `me` over a peer transport that was just started, or say which
+/// transport could not start.
+async fn serve_member<T: Transport, R: zk_transport::Inbound>(
+    config: &Config,
+    me: PeerId,
+    verifier: QuorumVerifier,
+    listener: TcpListener,
+    started: Result<(T, R), zk_transport::StartError>,
+    name: &str,
+) -> Result<()> {
+    let (tx, rx) = started.with_context(|| format!("starting the {name} peer transport"))?;
+    serve(config, me, verifier, tx, rx, listener, false, stop_signal()).await
 }
 
 async fn bind_client_port(config: &Config) -> Result<TcpListener> {

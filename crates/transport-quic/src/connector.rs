@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use zk_tls::{IdentityRule, TlsStore};
+use zk_tls::TlsStore;
 use zk_transport::streams::{Connector, Opened, Purpose};
 use zk_transport::{Authn, Channel, PeerId};
 
@@ -224,11 +224,13 @@ impl QuicConnector {
         }
     }
 
+    /// The name the dialed peer's certificate was checked for.
     fn authn(&self, peer: PeerId) -> Authn {
-        let name = match self.tls.rule() {
-            IdentityRule::ServerId => zk_tls::server_name(peer),
-            IdentityRule::Hostname => self.peers.get(&peer).cloned().unwrap_or_default(),
-        };
+        let name = self
+            .tls
+            .expected_name(peer)
+            .map(|n| n.to_str().into_owned())
+            .unwrap_or_default();
         Authn::Certificate { name }
     }
 }

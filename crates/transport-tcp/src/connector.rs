@@ -85,14 +85,12 @@ async fn hello_tls(
     s.write_all(hello).await?;
     s.flush().await?;
     let (reader, writer) = tls::halves(s);
-    let name = match t.store.rule() {
-        zk_tls::IdentityRule::ServerId => zk_tls::server_name(peer),
-        zk_tls::IdentityRule::Hostname => t
-            .store
-            .expected_name(peer)
-            .map(|n| n.to_str().into_owned())
-            .unwrap_or_default(),
-    };
+    // The name the certificate was checked for when dialing.
+    let name = t
+        .store
+        .expected_name(peer)
+        .map(|n| n.to_str().into_owned())
+        .unwrap_or_default();
     Ok(Opened {
         reader,
         writer,
