@@ -47,6 +47,11 @@ pub(crate) fn serve(
                 }
             });
         }
+        // Connections dialed but not yet taken from the queue hold the endpoint (and so the
+        // socket) too: drop them before waiting for the socket to be released.
+        dialed.close();
+        while dialed.try_recv().is_ok() {}
+        drop(dialed);
         drop(endpoint);
         node.connector().shutdown().await;
     });

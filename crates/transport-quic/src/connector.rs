@@ -207,20 +207,23 @@ impl QuicConnector {
         }
         let Some(endpoint) = endpoint else { return };
         endpoint.close(code::SHUTDOWN.into(), b"shutdown");
-        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        // Closed connections drain for three probe timeouts (seconds for one that never
+        // finished its handshake) and hold the socket meanwhile.
+        let _ = tokio::time::timeout(Duration::from_secs(10), endpoint.wait_idle()).await;
         let local = endpoint.local_addr();
         drop(endpoint);
         // quinn's driver task owns the socket and drops it once it sees the last handle go:
         // wait for that (bounded), so a node can be started again on the same port at once.
         if let Ok(local) = local {
-            for _ in 0..300 {
+            for _ in 0..500 {
                 match std::net::UdpSocket::bind(local) {
                     Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
                     }
-                    _ => break,
+                    _ => return,
                 }
             }
+            tracing::warn!(%local, "the UDP port is still held 5 s after shutdown");
         }
     }
 
